@@ -1,0 +1,7 @@
+"""Teleoperators: ``foot_pedal``, ``yam_bimanual_leader`` and ``recap_dagger`` (DAgger with operator corrections)."""
+
+from lerobot_recap.teleoperators.foot_pedal.config_foot_pedal import FootPedalConfig
+from lerobot_recap.teleoperators.recap_dagger.config_recap_dagger import RecapDaggerConfig
+from lerobot_recap.teleoperators.yam_bimanual_leader.config_yam_bimanual_leader import YamBimanualLeaderConfig
+
+__all__ = ["FootPedalConfig", "RecapDaggerConfig", "YamBimanualLeaderConfig"]
