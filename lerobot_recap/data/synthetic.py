@@ -79,6 +79,9 @@ def make_synthetic_dataset(root: str | Path, spec: SyntheticDatasetSpec, repo_id
 
     from lerobot_recap.data.metadata import record_episode_outcomes
 
+    if spec.use_videos and min(spec.image_size) < 32:
+        # LeRobot's default encoder (SVT-AV1) crashes the process on frames smaller than 32 pixels.
+        raise ValueError(f"video frames must be at least 32x32, got {spec.image_size}")
     rng = np.random.default_rng(spec.seed)
     state_names = [f"joint_{i}.pos" for i in range(spec.state_dim)]
     if spec.intervention_as == "state_dim":

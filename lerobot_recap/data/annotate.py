@@ -1,0 +1,329 @@
+"""Stage 1: write the five RECAP columns into a copy of a LeRobot v3.0 dataset.
+
+``annotate_dataset`` resolves, for every episode, its outcome and per-frame intervention flags, computes the
+columns with :mod:`lerobot_recap.data.recap_math` and writes them with
+:func:`lerobot_recap.data.dataset_io.write_dataset_copy` (new root, atomic, videos linked). The CLI wrapper lives in
+``lerobot_recap/scripts/lerobot_recap_annotate.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lerobot_recap.data import contract as C
+from lerobot_recap.data import recap_math
+from lerobot_recap.data.dataset_io import (
+    DatasetError,
+    read_frame_columns,
+    read_info,
+    resolve_dataset_root,
+    write_dataset_copy,
+)
+from lerobot_recap.data.metadata import EpisodeInfo, RecapMetadata, TaskConstants, load_recap_metadata
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_OUTCOME_CHOICES = ("error", "success", "failure")
+INTERVENTION_DIM_NAMES = ("intervention", "recap.intervention", "recap_intervention", "is_intervention")
+
+
+@dataclass
+class AnnotateConfig:
+    """lerobot-recap-annotate: write the five RECAP columns into a new copy of a LeRobot v3.0 dataset."""
+
+    repo_id: str | None = None
+    """Source dataset repo id; read from the local LeRobot cache unless --root is given."""
+    root: Path | None = None
+    """Source dataset root directory (never modified)."""
+    output_root: Path | None = None
+    """Root of the annotated copy (default: the source root with a `_recap` suffix)."""
+    output_repo_id: str | None = None
+    """Repo id recorded in the copy (default: the source repo id with a `_recap` suffix)."""
+    outcomes: Path | None = None
+    """JSON ({"<episode_index>": "success"|"failure"}) or CSV (episode_index,outcome) outcomes; overrides recorded ones."""
+    all_success: bool = False
+    """Mark every episode successful (a demonstration set)."""
+    unknown_outcome: str = "error"
+    """Episodes with no outcome: `error` (list them and stop), `success` or `failure`. Never silently a failure."""
+    intervention: str = "auto"
+    """Intervention source: auto, all_human, all_autonomous, column:<name>, observation.state:<dim>, action:<dim>."""
+    norm_length: int | None = None
+    """Normalization length L for every task (default: each task's longest episode, in frames)."""
+    c_fail_coef: float = 1.0
+    """Failure penalty C_fail as a multiple of L (the convention's default is 1)."""
+    overwrite: bool = False
+    """Replace an existing output root."""
+    link_videos: bool = True
+    """Hard-link video files into the copy (false: copy them). Videos are never re-encoded."""
+
+    def __post_init__(self) -> None:
+        if self.unknown_outcome not in UNKNOWN_OUTCOME_CHOICES:
+            raise DatasetError(f"--unknown_outcome must be one of {UNKNOWN_OUTCOME_CHOICES}, got {self.unknown_outcome!r}")
+        if self.c_fail_coef <= 0:
+            raise DatasetError(f"--c_fail_coef must be > 0, got {self.c_fail_coef}")
+        if self.norm_length is not None and self.norm_length < 1:
+            raise DatasetError(f"--norm_length must be >= 1, got {self.norm_length}")
+
+
+@dataclass
+class AnnotationSummary:
+    """What annotate wrote, for the console and for callers."""
+
+    output_root: Path
+    n_frames: int
+    outcomes: dict[str, int]
+    sources: dict[str, int]
+    human_fraction: float
+    tasks: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def read_outcome_file(path: Path) -> dict[int, C.Outcome]:
+    """Outcomes from a JSON object or a CSV with columns ``episode_index,outcome``."""
+    if not path.exists():
+        raise DatasetError(f"outcome file {path} does not exist")
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        if rows and not {"episode_index", "outcome"} <= set(rows[0]):
+            raise DatasetError(f"{path} must have the columns episode_index,outcome")
+        raw = {row["episode_index"]: row["outcome"] for row in rows}
+    else:
+        try:
+            raw = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise DatasetError(f"{path} is not valid JSON: {err}") from err
+        if not isinstance(raw, dict):
+            raise DatasetError(f"{path} must hold a JSON object mapping episode index to outcome")
+    outcomes = {}
+    for episode, outcome in raw.items():
+        try:
+            outcomes[int(episode)] = C.Outcome(str(outcome).strip().lower())
+        except ValueError as err:
+            raise DatasetError(f"{path}: episode {episode!r} has outcome {outcome!r}; use success or failure") from err
+    return outcomes
+
+
+def _pistar_outcomes(frames: dict[str, np.ndarray], bounds: recap_math.EpisodeBounds) -> dict[int, C.Outcome]:
+    """Outcomes of a pistar/limb-annotated dataset: success iff ``reward`` is 1 on the episode's last frame."""
+    last_reward = frames[C.REWARD][bounds.ends - 1]
+    return {int(ep): C.Outcome.SUCCESS if r >= 0.5 else C.Outcome.FAILURE for ep, r in zip(bounds.ids, last_reward, strict=True)}
+
+
+def resolve_outcomes(
+    cfg: AnnotateConfig,
+    episode_ids: np.ndarray,
+    recorded: RecapMetadata,
+    pistar: dict[int, C.Outcome] | None,
+) -> dict[int, C.Outcome]:
+    """Per-episode outcome, from (highest first) the outcome file, --all_success, recorded metadata, pistar columns."""
+    outcomes: dict[int, C.Outcome] = {}
+    for ep in map(int, episode_ids):
+        info = recorded.episodes.get(ep)
+        if info is not None and info.outcome != C.Outcome.UNKNOWN:
+            outcomes[ep] = info.outcome
+        elif pistar is not None:
+            outcomes[ep] = pistar[ep]
+    if cfg.all_success:
+        outcomes = {int(ep): C.Outcome.SUCCESS for ep in episode_ids}
+    if cfg.outcomes is not None:
+        from_file = read_outcome_file(cfg.outcomes)
+        extra = sorted(set(from_file) - set(map(int, episode_ids)))
+        if extra:
+            raise DatasetError(f"{cfg.outcomes} names episodes {extra[:10]} that the dataset does not have")
+        outcomes.update(from_file)
+    unknown = [int(ep) for ep in episode_ids if outcomes.get(int(ep), C.Outcome.UNKNOWN) == C.Outcome.UNKNOWN]
+    if unknown:
+        if cfg.unknown_outcome == "error":
+            raise DatasetError(
+                f"{len(unknown)} episode(s) have no outcome: {unknown[:20]}{' ...' if len(unknown) > 20 else ''}. "
+                "Give them with --outcomes=<file.json|csv>, --all_success=true for a demo set, or say explicitly "
+                "--unknown_outcome=success|failure"
+            )
+        for ep in unknown:
+            outcomes[ep] = C.Outcome(cfg.unknown_outcome)
+    return outcomes
+
+
+@dataclass
+class InterventionSource:
+    """Where the per-frame intervention flag comes from, and which vector dimension to strip afterwards."""
+
+    kind: str  # all_human | all_autonomous | column | dim
+    column: str | None = None
+    dim: int | None = None
+
+
+def resolve_intervention_source(spec: str, features: dict[str, Any]) -> InterventionSource:
+    """Parse ``--intervention`` against the dataset's features (``auto`` picks the first that exists)."""
+    if spec in ("all_human", "all_autonomous"):
+        return InterventionSource(kind=spec)
+    if spec == "auto":
+        if C.INTERVENTION in features:
+            return InterventionSource(kind="column", column=C.INTERVENTION)
+        for vector in ("observation.state", "action"):
+            names = (features.get(vector) or {}).get("names") or []
+            for name in INTERVENTION_DIM_NAMES:
+                if name in names:
+                    return InterventionSource(kind="dim", column=vector, dim=names.index(name))
+        raise DatasetError(
+            "no intervention flag found in the dataset (no `intervention` column, no intervention dimension in "
+            "observation.state or action). Say where it is: --intervention=all_human for demonstrations, "
+            "all_autonomous for pure policy rollouts, column:<name>, observation.state:<dim name> or action:<dim name>"
+        )
+    kind, sep, name = spec.partition(":")
+    if not sep or not name:
+        raise DatasetError(f"--intervention={spec!r} is not understood; see --help for the accepted forms")
+    if kind == "column":
+        if name not in features:
+            raise DatasetError(f"--intervention names the column {name!r}, which the dataset lacks")
+        return InterventionSource(kind="column", column=name)
+    if kind in ("observation.state", "action"):
+        names = (features.get(kind) or {}).get("names") or []
+        if name not in names:
+            raise DatasetError(f"--intervention names the dimension {name!r} of {kind}, which has only {names}")
+        return InterventionSource(kind="dim", column=kind, dim=names.index(name))
+    raise DatasetError(f"--intervention={spec!r}: the part before ':' must be column, observation.state or action")
+
+
+def _check_frames(frames: dict[str, np.ndarray], bounds: recap_math.EpisodeBounds, info: dict[str, Any]) -> None:
+    """Refuse NaN values and empty episodes, naming the episodes."""
+    for name in ("observation.state", "action"):
+        if name not in frames:
+            continue
+        values = frames[name].reshape(frames[name].shape[0], -1)
+        bad_frames = ~np.isfinite(values).all(axis=1)
+        if bad_frames.any():
+            bad_episodes = np.unique(frames["episode_index"][bad_frames]).tolist()
+            raise DatasetError(
+                f"{name} holds NaN/inf values in episodes {bad_episodes[:20]}: remove them with "
+                "`lerobot-edit-dataset --operation.type=delete_episodes` and annotate the result"
+            )
+    if info.get("total_episodes", len(bounds.ids)) > len(bounds.ids):
+        raise DatasetError(
+            f"the dataset declares {info['total_episodes']} episodes but only {len(bounds.ids)} have frames: "
+            "delete the empty episodes with `lerobot-edit-dataset --operation.type=delete_episodes`"
+        )
+
+
+def annotate_dataset(cfg: AnnotateConfig, progress: bool = True) -> AnnotationSummary:
+    """Stage 1 on ``cfg``: resolve outcomes and interventions, compute the columns, write the annotated copy."""
+    source_root = resolve_dataset_root(cfg.repo_id, cfg.root)
+    info = read_info(source_root)
+    features = info["features"]
+    output_root = Path(cfg.output_root) if cfg.output_root else source_root.with_name(source_root.name + "_recap")
+    intervention_source = resolve_intervention_source(cfg.intervention, features)
+
+    wanted = ["episode_index", "task_index"] + [k for k in ("observation.state", "action") if k in features]
+    has_pistar_columns = C.REWARD in features and C.ADV_IND in features
+    if has_pistar_columns:
+        wanted.append(C.REWARD)
+    if intervention_source.column and intervention_source.column not in wanted:
+        wanted.append(intervention_source.column)
+    frames = read_frame_columns(source_root, wanted)
+    bounds = recap_math.episode_bounds(frames["episode_index"])
+    _check_frames(frames, bounds, info)
+
+    recorded = load_recap_metadata(source_root)
+    pistar = _pistar_outcomes(frames, bounds) if has_pistar_columns else None
+    outcomes = resolve_outcomes(cfg, bounds.ids, recorded, pistar)
+
+    n_frames = frames["episode_index"].shape[0]
+    set_columns: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
+    if intervention_source.kind == "all_human":
+        human = np.ones(n_frames, dtype=np.int64)
+    elif intervention_source.kind == "all_autonomous":
+        human = np.zeros(n_frames, dtype=np.int64)
+    elif intervention_source.kind == "column":
+        human = (frames[intervention_source.column].reshape(n_frames, -1)[:, 0] > 0.5).astype(np.int64)
+    else:  # a dimension of observation.state or action: take it, then strip it out of the vector
+        vector = frames[intervention_source.column]
+        human = (vector[:, intervention_source.dim] > 0.5).astype(np.int64)
+        stripped = np.delete(vector, intervention_source.dim, axis=1)
+        feature = dict(features[intervention_source.column])
+        feature["names"] = [n for i, n in enumerate(feature["names"]) if i != intervention_source.dim]
+        feature["shape"] = [stripped.shape[1]]
+        set_columns[intervention_source.column] = (stripped, feature)
+
+    tasks = _task_constants(source_root, frames["task_index"][bounds.starts], bounds.lengths, cfg)
+    episode_task = frames["task_index"][bounds.starts]
+    success = np.array([outcomes[int(ep)] == C.Outcome.SUCCESS for ep in bounds.ids])
+    rewards = recap_math.compute_rewards(
+        bounds,
+        success,
+        norm_length=np.array([tasks[int(t)].norm_length for t in episode_task]),
+        c_fail_coef=np.array([tasks[int(t)].c_fail / tasks[int(t)].norm_length for t in episode_task]),
+    )
+    set_columns[C.INTERVENTION] = (human, C.RECAP_FEATURES[C.INTERVENTION])
+    set_columns[C.REWARD] = (rewards.reward.astype(np.float32), C.RECAP_FEATURES[C.REWARD])
+    set_columns[C.REWARD_LABEL] = (rewards.reward_label.astype(np.float32), C.RECAP_FEATURES[C.REWARD_LABEL])
+    set_columns[C.VALUE_LABEL] = (rewards.value_label.astype(np.float32), C.RECAP_FEATURES[C.VALUE_LABEL])
+    set_columns[C.ADV_IND] = (recap_math.stage1_indicator(human), C.RECAP_FEATURES[C.ADV_IND])
+
+    human_per_episode = np.add.reduceat(human, bounds.starts) if n_frames else np.zeros(0)
+    metadata = RecapMetadata(
+        convention_version=C.CONVENTION_VERSION,
+        c_fail_coef=cfg.c_fail_coef,
+        tasks=tasks,
+        episodes={
+            int(ep): EpisodeInfo(
+                outcome=outcomes[int(ep)],
+                source=C.source_from_intervention(int(h), int(n)),
+            )
+            for ep, h, n in zip(bounds.ids, human_per_episode, bounds.lengths, strict=True)
+        },
+        history=list(recorded.history),
+    )
+    metadata.add_history("annotate", source=str(source_root), intervention=cfg.intervention, c_fail_coef=cfg.c_fail_coef)
+    # Stale labels of an earlier relabel no longer match the new columns.
+    remove = [name for name in C.LABEL_COLUMNS if name in features]
+    output_repo_id = cfg.output_repo_id or (f"{cfg.repo_id or info.get('repo_id') or source_root.name}_recap")
+    write_dataset_copy(
+        source_root,
+        output_root,
+        set_columns=set_columns,
+        remove_columns=remove,
+        metadata=metadata,
+        overwrite=cfg.overwrite,
+        link_videos=cfg.link_videos,
+        progress=progress,
+        repo_id=output_repo_id,
+    )
+    return AnnotationSummary(
+        output_root=output_root,
+        n_frames=n_frames,
+        outcomes=dict(Counter(o.value for o in outcomes.values())),
+        sources=dict(Counter(e.source.value for e in metadata.episodes.values() if e.source)),
+        human_fraction=float(human.mean()) if n_frames else 0.0,
+        tasks={k: v.to_dict() for k, v in tasks.items()},
+    )
+
+
+def _task_constants(
+    root: Path, episode_task: np.ndarray, lengths: np.ndarray, cfg: AnnotateConfig
+) -> dict[int, TaskConstants]:
+    """Per task: L (the longest episode, unless --norm_length) and C_fail = c_fail_coef * L."""
+    import pyarrow.parquet as pq
+
+    tasks_table = pq.read_table(root / "meta" / "tasks.parquet").to_pandas()
+    names = {int(idx): str(task) for task, idx in zip(tasks_table.index, tasks_table["task_index"], strict=True)}
+    constants = {}
+    for task in np.unique(episode_task):
+        longest = int(lengths[episode_task == task].max())
+        norm_length = cfg.norm_length if cfg.norm_length is not None else longest
+        if norm_length < longest:
+            raise DatasetError(
+                f"--norm_length={norm_length} is shorter than the longest episode ({longest} frames) of task "
+                f"{names.get(int(task), task)!r}: raise it or leave it unset"
+            )
+        constants[int(task)] = TaskConstants(
+            task=names.get(int(task), str(task)), norm_length=norm_length, c_fail=cfg.c_fail_coef * norm_length
+        )
+    return constants

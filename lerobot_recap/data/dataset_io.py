@@ -1,0 +1,377 @@
+"""Copy-on-write dataset I/O for RECAP transforms (annotate, label).
+
+A transform never touches its source: it writes a new dataset root. :func:`write_dataset_copy` builds the new root
+in a hidden temp directory beside the output, rewriting only what changes (the data parquet files, ``info.json``,
+``stats.json`` and the per-episode stats), hard-linking the videos (never re-encoding them), then renames the temp
+directory into place. A crash or a kill leaves the source byte-for-byte intact and no partial output root; a later
+run removes the stale temp directory.
+
+Frames are addressed in *dataset order*: the rows of the sorted ``data/chunk-*/file-*.parquet`` files, concatenated.
+:func:`read_frame_columns` returns columns in that order, and ``set_columns`` arrays must follow it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lerobot_recap.data.metadata import RecapMetadata, save_recap_metadata, write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+TMP_MARKER = ".recap-tmp-"
+QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
+
+V21_CONVERTER = "python -m lerobot.datasets.v30.convert_dataset_v21_to_v30 --repo-id=<repo_id> --root=<root>"
+
+
+class DatasetError(ValueError):
+    """A dataset cannot be used as asked; the message names the problem and the fix."""
+
+
+def resolve_dataset_root(repo_id: str | None, root: str | Path | None) -> Path:
+    """The local root of a LeRobot v3.0 dataset given a root, or a repo id already in the local cache."""
+    if root is not None:
+        path = Path(root).expanduser()
+        if not path.exists():
+            raise DatasetError(f"dataset root {path} does not exist: check --root")
+    elif repo_id is not None:
+        from lerobot.utils.constants import HF_LEROBOT_HOME
+
+        path = Path(HF_LEROBOT_HOME) / repo_id
+        if not path.exists():
+            raise DatasetError(
+                f"dataset {repo_id!r} is not in the local cache ({path}): download it first "
+                f"(`hf download {repo_id} --repo-type dataset --local-dir {path}`) or pass --root"
+            )
+    else:
+        raise DatasetError("no dataset given: pass --repo_id (a dataset in the local cache) or --root")
+    info_path = path / "meta" / "info.json"
+    if not info_path.exists():
+        raise DatasetError(f"{path} is not a LeRobot dataset (no meta/info.json)")
+    version = json.loads(info_path.read_text()).get("codebase_version")
+    if version != "v3.0":
+        raise DatasetError(
+            f"{path} is a LeRobot {version} dataset; lerobot-recap reads v3.0 only. Convert it with "
+            f"LeRobot's converter: {V21_CONVERTER}"
+        )
+    if not data_files(path):
+        raise DatasetError(f"{path} has no data files under data/chunk-*/file-*.parquet")
+    return path
+
+
+def read_info(root: Path) -> dict[str, Any]:
+    return json.loads((Path(root) / "meta" / "info.json").read_text())
+
+
+def data_files(root: Path) -> list[Path]:
+    """The data parquet files of a v3.0 dataset, in dataset order."""
+    return sorted((Path(root) / "data").glob("chunk-*/file-*.parquet"))
+
+
+def episode_files(root: Path) -> list[Path]:
+    return sorted((Path(root) / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+
+
+def column_to_numpy(column) -> np.ndarray:
+    """An arrow column (scalar or fixed-size list) as a numpy array of shape (n,) or (n, d)."""
+    import pyarrow as pa
+
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_fixed_size_list(column.type):
+        width = column.type.list_size
+        return column.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        rows = column.to_pylist()
+        return np.asarray(rows)
+    return column.to_numpy(zero_copy_only=False)
+
+
+def read_frame_columns(root: Path, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Read ``names`` from every data file, concatenated in dataset order."""
+    import pyarrow.parquet as pq
+
+    files = data_files(root)
+    available = set(pq.read_schema(files[0]).names)
+    missing = [name for name in names if name not in available]
+    if missing:
+        raise DatasetError(f"the dataset at {root} has no column(s) {missing}")
+    tables = [pq.read_table(f, columns=list(names)) for f in files]
+    return {name: np.concatenate([column_to_numpy(t.column(name)) for t in tables]) for name in names}
+
+
+def feature_stats(values: np.ndarray) -> dict[str, np.ndarray]:
+    """LeRobot-style stats of a per-frame column: min, max, mean, std, count and q01..q99 per dimension."""
+    values = values.reshape(values.shape[0], -1)
+    as_float = values.astype(np.float64)
+    stats = {
+        "min": values.min(axis=0),
+        "max": values.max(axis=0),
+        "mean": as_float.mean(axis=0),
+        "std": as_float.std(axis=0),
+        "count": np.array([values.shape[0]]),
+    }
+    quantiles = np.quantile(as_float, list(QUANTILES.values()), axis=0)
+    stats.update({key: quantiles[i] for i, key in enumerate(QUANTILES)})
+    return stats
+
+
+def episode_stats(values: np.ndarray, episode_index: np.ndarray) -> dict[int, dict[str, np.ndarray]]:
+    """:func:`feature_stats` of each episode (frames of an episode are contiguous)."""
+    from lerobot_recap.data.recap_math import episode_bounds
+
+    bounds = episode_bounds(episode_index)
+    return {
+        int(ep): feature_stats(values[start:end])
+        for ep, start, end in zip(bounds.ids, bounds.starts, bounds.ends, strict=True)
+    }
+
+
+@contextlib.contextmanager
+def _sigterm_as_exception() -> Iterator[None]:
+    """Turn SIGTERM into an exception while writing, so the temp directory is cleaned up (SIGKILL cannot be)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum, frame):
+        raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temp_dirs(output_root: Path) -> None:
+    """Remove temp directories that an earlier, killed run left beside ``output_root``."""
+    for stale in output_root.parent.glob(f".{output_root.name}{TMP_MARKER}*"):
+        pid = stale.name.rsplit("-", 2)[-2]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            logger.warning("removing %s, left behind by an interrupted run", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def check_output_root(source_root: Path, output_root: Path, overwrite: bool) -> None:
+    """Refuse an output that is the source, lies inside it (or around it), or exists without ``overwrite``."""
+    source, output = source_root.resolve(), output_root.resolve()
+    if output == source or source in output.parents or output in source.parents:
+        raise DatasetError(
+            f"the output root {output_root} overlaps the source {source_root}: choose another --output_root "
+            "(the source is never modified in place)"
+        )
+    if output_root.exists() and not overwrite:
+        raise DatasetError(f"the output root {output_root} already exists: pass --overwrite=true to replace it")
+    parent = output_root.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(parent, os.W_OK):
+        raise DatasetError(f"cannot write to {parent}: choose a writable --output_root")
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem, or links not supported
+        shutil.copy2(src, dst)
+
+
+def _copy_untouched(source_root: Path, tmp_root: Path, link_videos: bool) -> None:
+    """Copy everything except the data and episode parquet files and the JSON metadata we rewrite."""
+    rewritten = {Path("meta/info.json"), Path("meta/stats.json"), Path("meta/recap.json")}
+    for src in source_root.rglob("*"):
+        rel = src.relative_to(source_root)
+        if src.is_dir() or rel in rewritten or rel.parts[0] == "data" or rel.parts[:2] == ("meta", "episodes"):
+            if src.is_dir():
+                (tmp_root / rel).mkdir(parents=True, exist_ok=True)
+            continue
+        if link_videos and rel.parts[0] == "videos":
+            _link_or_copy(src, tmp_root / rel)
+        else:
+            (tmp_root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, tmp_root / rel)
+
+
+def _arrow_column(values: np.ndarray, arrow_type):
+    """A numpy per-frame column as an arrow array of the dataset schema's type."""
+    import pyarrow as pa
+
+    if pa.types.is_fixed_size_list(arrow_type):
+        flat = pa.array(np.ascontiguousarray(values).reshape(-1)).cast(arrow_type.value_type)
+        return pa.FixedSizeListArray.from_arrays(flat, arrow_type.list_size)
+    return pa.array(np.ascontiguousarray(values).reshape(-1)).cast(arrow_type)
+
+
+def _rewrite_data_files(
+    source_root: Path,
+    tmp_root: Path,
+    features: dict[str, Any],
+    set_columns: dict[str, np.ndarray],
+    remove_columns: Sequence[str],
+    progress: bool,
+) -> None:
+    import pyarrow.parquet as pq
+    from lerobot.datasets.utils import get_hf_features_from_features
+    from tqdm import tqdm
+
+    # LeRobot compares shapes as tuples (`shape == (1,)` makes a scalar column); JSON gives lists.
+    as_loaded = {name: {**ft, "shape": tuple(ft["shape"])} for name, ft in features.items()}
+    schema = get_hf_features_from_features(as_loaded).arrow_schema
+    offset = 0
+    files = data_files(source_root)
+    for src in tqdm(files, desc="rewriting data files", disable=not progress, unit="file"):
+        table = pq.read_table(src)
+        n = table.num_rows
+        drop = [c for c in (*remove_columns, *set_columns) if c in table.column_names]
+        table = table.drop_columns(drop)
+        for name, values in set_columns.items():
+            table = table.append_column(name, _arrow_column(values[offset : offset + n], schema.field(name).type))
+        table = table.select(schema.names).cast(schema)
+        dst = tmp_root / src.relative_to(source_root)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, dst, compression="snappy")
+        offset += n
+        _maybe_inject_fault()
+    total = next(iter(set_columns.values())).shape[0] if set_columns else offset
+    if total != offset:
+        raise DatasetError(f"column arrays have {total} frames but the dataset has {offset}")
+
+
+def _rewrite_episode_files(
+    source_root: Path,
+    tmp_root: Path,
+    per_episode: dict[str, dict[int, dict[str, np.ndarray]]],
+    drop_features: Sequence[str],
+) -> None:
+    """Replace the per-episode ``stats/<feature>/<stat>`` columns of the changed features."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for src in episode_files(source_root):
+        table = pq.read_table(src)
+        prefixes = tuple(f"stats/{name}/" for name in (*drop_features, *per_episode))
+        table = table.drop_columns([c for c in table.column_names if c.startswith(prefixes)])
+        episodes = table.column("episode_index").to_pylist()
+        for name, by_episode in per_episode.items():
+            for stat in ("min", "max", "mean", "std", "count", *QUANTILES):
+                rows = [by_episode[ep][stat].tolist() for ep in episodes]
+                table = table.append_column(f"stats/{name}/{stat}", pa.array(rows))
+        dst = tmp_root / src.relative_to(source_root)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, dst)
+
+
+def _maybe_inject_fault() -> None:
+    """Test hook: ``LEROBOT_RECAP_HANG_AFTER_WRITE=1`` hangs after the first data file so a test can kill us."""
+    if os.environ.get("LEROBOT_RECAP_HANG_AFTER_WRITE") == "1":
+        print("LEROBOT_RECAP_HANG_AFTER_WRITE: hanging mid-write", flush=True)
+        threading.Event().wait()
+
+
+def write_dataset_copy(
+    source_root: str | Path,
+    output_root: str | Path,
+    set_columns: dict[str, tuple[np.ndarray, dict[str, Any]]],
+    remove_columns: Sequence[str] = (),
+    metadata: RecapMetadata | None = None,
+    overwrite: bool = False,
+    link_videos: bool = True,
+    progress: bool = True,
+    repo_id: str | None = None,
+) -> Path:
+    """Write a copy of the dataset at ``source_root`` to ``output_root`` with columns set, replaced or removed.
+
+    Args:
+        set_columns: name -> (per-frame values in dataset order, LeRobot feature dict). Existing columns of that
+            name are replaced (their shape may change, e.g. a stripped ``observation.state`` dimension).
+        remove_columns: columns to drop (with their features and stats).
+        metadata: the ``meta/recap.json`` to write into the copy (the source's is carried over if None).
+        overwrite: replace an existing ``output_root``.
+        link_videos: hard-link video files instead of copying them (they are never re-encoded either way).
+        repo_id: recorded in the copy's ``info.json`` if given.
+    Returns:
+        the output root.
+    """
+    source_root, output_root = Path(source_root), Path(output_root)
+    check_output_root(source_root, output_root, overwrite)
+    remove_stale_temp_dirs(output_root)
+
+    info = read_info(source_root)
+    features = {k: v for k, v in info["features"].items() if k not in remove_columns}
+    unknown = [name for name in remove_columns if name not in info["features"]]
+    if unknown:
+        raise DatasetError(f"cannot remove {unknown}: the dataset has no such feature")
+    for name, (values, feature) in set_columns.items():
+        if values.shape[0] != info["total_frames"]:
+            raise DatasetError(f"column {name!r} has {values.shape[0]} values for {info['total_frames']} frames")
+        features[name] = feature
+    info["features"] = features
+    if repo_id is not None:
+        info["repo_id"] = repo_id
+
+    arrays = {name: values for name, (values, _) in set_columns.items()}
+    episode_index = read_frame_columns(source_root, ["episode_index"])["episode_index"] if arrays else None
+    stats = json.loads((source_root / "meta" / "stats.json").read_text()) if (source_root / "meta/stats.json").exists() else {}
+    for name in (*remove_columns, *arrays):
+        stats.pop(name, None)
+    per_episode = {}
+    for name, values in arrays.items():
+        stats[name] = {k: v.tolist() for k, v in feature_stats(values).items()}
+        per_episode[name] = episode_stats(values, episode_index)
+
+    tmp_root = output_root.parent / f".{output_root.name}{TMP_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    with _sigterm_as_exception():
+        try:
+            tmp_root.mkdir(parents=True)
+            _copy_untouched(source_root, tmp_root, link_videos)
+            _rewrite_data_files(source_root, tmp_root, features, arrays, remove_columns, progress)
+            _rewrite_episode_files(source_root, tmp_root, per_episode, remove_columns)
+            write_json_atomic(tmp_root / "meta" / "info.json", info)
+            write_json_atomic(tmp_root / "meta" / "stats.json", stats)
+            if metadata is None:
+                from lerobot_recap.data.metadata import load_recap_metadata
+
+                metadata = load_recap_metadata(source_root)
+            save_recap_metadata(tmp_root, metadata)
+            _move_into_place(tmp_root, output_root)
+        except BaseException:
+            shutil.rmtree(tmp_root, ignore_errors=True)
+            raise
+    return output_root
+
+
+def _move_into_place(tmp_root: Path, output_root: Path) -> None:
+    """Rename the finished temp root to ``output_root``; an existing output is moved aside first, then deleted."""
+    if not output_root.exists():
+        os.rename(tmp_root, output_root)
+        return
+    aside = output_root.parent / f".{output_root.name}{TMP_MARKER}{os.getpid()}-old"
+    os.rename(output_root, aside)
+    try:
+        os.rename(tmp_root, output_root)
+    except BaseException:
+        os.rename(aside, output_root)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
