@@ -9,6 +9,7 @@ steps) load here: models, transformers and hardware libraries load lazily when a
 
 __version__ = "0.1.0"
 
+from lerobot_recap import cameras as cameras  # noqa: E402  (registration side effects)
 from lerobot_recap import envs as envs  # noqa: E402  (registration side effects)
 from lerobot_recap import policies as policies  # noqa: E402
 from lerobot_recap import robots as robots  # noqa: E402
@@ -16,7 +17,8 @@ from lerobot_recap import teleoperators as teleoperators  # noqa: E402
 
 REGISTERED_TYPES = {
     "policy": ("pi06_recap", "recap_value"),
-    "robot": ("yam_bimanual",),
+    "robot": ("yam_bimanual", "recap_observed"),
+    "camera": ("recap_sim",),
     "teleop": ("foot_pedal", "yam_bimanual_leader", "recap_dagger"),
     "env": ("recap_handover",),
 }

@@ -246,9 +246,12 @@ def annotate_dataset(cfg: AnnotateConfig, progress: bool = True) -> AnnotationSu
     else:  # a dimension of observation.state or action: take it, then strip it out of the vector
         vector = frames[intervention_source.column]
         human = (vector[:, intervention_source.dim] > 0.5).astype(np.int64)
-        stripped = np.delete(vector, intervention_source.dim, axis=1)
+        # recap_dagger's recorder also writes phase/shadow-action dimensions named `recap.*`: strip them all.
+        names = features[intervention_source.column]["names"]
+        drop = sorted({intervention_source.dim} | {i for i, n in enumerate(names) if str(n).startswith("recap.")})
+        stripped = np.delete(vector, drop, axis=1)
         feature = dict(features[intervention_source.column])
-        feature["names"] = [n for i, n in enumerate(feature["names"]) if i != intervention_source.dim]
+        feature["names"] = [n for i, n in enumerate(names) if i not in drop]
         feature["shape"] = [stripped.shape[1]]
         set_columns[intervention_source.column] = (stripped, feature)
 

@@ -1,7 +1,23 @@
-from dataclasses import dataclass
+"""Config of ``pi06_recap``: the pi0.5 architecture conditioned on RECAP's advantage indicator (prompt text).
+
+Kept import-light (no torch model code, no transformers): LeRobot's CLIs parse it before any model is built.
+It deliberately does not subclass LeRobot's ``PI05Config``: the processor factory dispatches on ``isinstance`` and
+would pick pi05's processors, which lack the indicator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from lerobot.configs.policies import PreTrainedConfig
+from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
 from lerobot.optim.optimizers import AdamWConfig
+from lerobot.optim.schedulers import CosineDecayWithWarmupSchedulerConfig
+from lerobot.utils.constants import OBS_STATE
+
+GEMMA_VARIANT_NAMES = ("gemma_2b", "gemma_300m", "tiny")
+VISION_VARIANT_NAMES = ("so400m", "tiny")
+ADVANTAGE_CHOICES = ("positive", "negative", "none")
 
 
 @PreTrainedConfig.register_subclass("pi06_recap")
@@ -9,26 +25,192 @@ from lerobot.optim.optimizers import AdamWConfig
 class PI06RecapConfig(PreTrainedConfig):
     """Config of `pi06_recap` (the advantage-conditioned pi0.5-class policy)."""
 
+    # --- sizes -------------------------------------------------------------------------------------------------
+    paligemma_variant: str = "gemma_2b"
+    """Gemma size of the VLM: gemma_2b (pi0.5), gemma_300m or tiny (tests, the embedded default)."""
+    action_expert_variant: str = "gemma_300m"
+    """Gemma size of the action expert: gemma_300m (pi0.5), gemma_2b or tiny."""
+    vision_variant: str = "so400m"
+    """SigLIP size: so400m/14 (pi0.5) or tiny."""
+    vlm_vocab_size: int = 257_152
+    """Token vocabulary of the VLM (PaliGemma's 257152; the local tiny tokenizer needs far fewer, e.g. 1024).
+    Not called `vocab_size`: PEFT's adapter saving would then try to re-read the config as a transformers one."""
+    dtype: str = "float32"
+    """Parameter dtype: float32 or bfloat16 (vision tower, projector and norms stay float32)."""
+
+    # --- weights -----------------------------------------------------------------------------------------------
+    base_model: str | None = None
+    """pi0.5 weights to start from: a Hub id (lerobot/pi05_base, lerobot/pi05_libero) or a local dir/.safetensors.
+    Loaded strictly. Use --policy.path only for pi06_recap checkpoints."""
+
+    # --- tokenizer / prompt ------------------------------------------------------------------------------------
+    tokenizer_name: str = "google/paligemma-3b-pt-224"
+    """Tokenizer: a Hub id or a local directory (saved into every checkpoint, so --policy.path loads offline)."""
+    tokenizer_max_length: int = 200
+    """Prompt length in tokens (padded/truncated)."""
+    indicator_dropout: float = 0.3
+    """Probability of omitting the advantage clause from a training prompt (classifier-free training)."""
+    inference_advantage: str = "positive"
+    """Clause used at inference: positive (RECAP), negative or none (ablations)."""
+    cfg_beta: float = 1.0
+    """Classifier-free guidance weight at each denoising step: v = v_u + beta (v_c - v_u); 1 turns it off."""
+    per_arm_indicator: bool = False
+    """Bimanual: use left/right clauses from the per-arm columns adv_ind_left/adv_ind_right (when present)."""
+
+    # --- model / flow matching ---------------------------------------------------------------------------------
+    n_obs_steps: int = 1
+    """Observation frames per sample (pi0.5 uses the current frame only)."""
+    chunk_size: int = 50
+    """Actions predicted per chunk."""
+    n_action_steps: int = 50
+    """Actions executed from each chunk before predicting again."""
+    max_state_dim: int = 32
+    """State padded to this size before discretisation."""
+    max_action_dim: int = 32
+    """Actions padded to this size inside the model."""
+    num_inference_steps: int = 10
+    """Euler steps of the flow-matching sampler."""
+    time_sampling_beta_alpha: float = 1.5
+    """Training time ~ Beta(alpha, beta) * scale + offset."""
+    time_sampling_beta_beta: float = 1.0
+    """See time_sampling_beta_alpha."""
+    time_sampling_scale: float = 0.999
+    """See time_sampling_beta_alpha."""
+    time_sampling_offset: float = 0.001
+    """See time_sampling_beta_alpha."""
+    min_period: float = 4e-3
+    """Shortest period of the sinusoidal time embedding."""
+    max_period: float = 4.0
+    """Longest period of the sinusoidal time embedding."""
+    image_resolution: tuple[int, int] = (224, 224)
+    """Images are resized with padding (aspect kept) to this square size."""
+
+    normalization_mapping: dict[str, NormalizationMode] = field(
+        default_factory=lambda: {
+            "VISUAL": NormalizationMode.IDENTITY,
+            "STATE": NormalizationMode.QUANTILES,
+            "ACTION": NormalizationMode.QUANTILES,
+        }
+    )
+    """Per feature type normalisation (pi0.5: quantiles q01/q99 for state and action)."""
+
+    # --- training ----------------------------------------------------------------------------------------------
+    gradient_checkpointing: bool = False
+    """Recompute layer activations in backward (less memory, slower)."""
+    freeze_vision_encoder: bool = False
+    """Freeze the SigLIP tower."""
+    train_expert_only: bool = False
+    """Freeze the whole PaliGemma; train the action expert and projections only."""
+    optimizer_lr: float = 2.5e-5
+    """AdamW peak learning rate."""
+    optimizer_betas: tuple[float, float] = (0.9, 0.95)
+    """AdamW betas."""
+    optimizer_eps: float = 1e-8
+    """AdamW epsilon."""
+    optimizer_weight_decay: float = 0.01
+    """AdamW weight decay."""
+    optimizer_grad_clip_norm: float = 1.0
+    """Gradient clipping norm."""
+    scheduler_warmup_steps: int = 1_000
+    """Linear warmup steps of the cosine schedule."""
+    scheduler_decay_steps: int = 30_000
+    """Cosine decay steps."""
+    scheduler_decay_lr: float = 2.5e-6
+    """Final learning rate."""
+
     push_to_hub: bool = False
     """Upload the checkpoint to the Hub after training (needs --policy.repo_id)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name, value, choices in (
+            ("paligemma_variant", self.paligemma_variant, GEMMA_VARIANT_NAMES),
+            ("action_expert_variant", self.action_expert_variant, GEMMA_VARIANT_NAMES),
+            ("vision_variant", self.vision_variant, VISION_VARIANT_NAMES),
+            ("inference_advantage", self.inference_advantage, ADVANTAGE_CHOICES),
+        ):
+            if value not in choices:
+                raise ValueError(f"--policy.{name}={value!r} is not one of {choices}")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"--policy.dtype={self.dtype!r}: use float32 or bfloat16")
+        if self.n_action_steps > self.chunk_size:
+            raise ValueError(
+                f"--policy.n_action_steps={self.n_action_steps} exceeds --policy.chunk_size={self.chunk_size}"
+            )
+        if tuple(self.image_resolution)[0] != tuple(self.image_resolution)[1]:
+            raise ValueError(f"--policy.image_resolution={self.image_resolution} must be square (SigLIP input)")
+        if not 0.0 <= self.indicator_dropout <= 1.0:
+            raise ValueError(f"--policy.indicator_dropout={self.indicator_dropout} must be in [0, 1]")
+        if self.cfg_beta < 0:
+            raise ValueError(f"--policy.cfg_beta={self.cfg_beta} must be >= 0 (1 = no guidance)")
+        if self.cfg_beta != 1.0 and self.inference_advantage == "none":
+            raise ValueError("--policy.cfg_beta needs a conditional clause: set --policy.inference_advantage")
+
+    @classmethod
+    def tiny(cls, **overrides) -> PI06RecapConfig:
+        """The tiny size (CPU tests, the embedded default): tiny Gemmas and SigLIP, 28x28 images, chunk 10."""
+        defaults = dict(
+            paligemma_variant="tiny",
+            action_expert_variant="tiny",
+            vision_variant="tiny",
+            vlm_vocab_size=1024,
+            image_resolution=(28, 28),
+            chunk_size=10,
+            n_action_steps=10,
+            num_inference_steps=3,
+            max_state_dim=8,
+            max_action_dim=8,
+            tokenizer_max_length=64,
+            device="cpu",
+            optimizer_lr=1e-3,
+            scheduler_warmup_steps=0,
+        )
+        defaults.update(overrides)
+        return cls(**defaults)
 
     @property
     def observation_delta_indices(self) -> None:
         return None
 
     @property
-    def action_delta_indices(self) -> None:
-        return None
+    def action_delta_indices(self) -> list[int]:
+        return list(range(self.chunk_size))
 
     @property
     def reward_delta_indices(self) -> None:
         return None
 
     def get_optimizer_preset(self) -> AdamWConfig:
-        return AdamWConfig(lr=1e-4)
+        return AdamWConfig(
+            lr=self.optimizer_lr,
+            betas=self.optimizer_betas,
+            eps=self.optimizer_eps,
+            weight_decay=self.optimizer_weight_decay,
+            grad_clip_norm=self.optimizer_grad_clip_norm,
+        )
 
-    def get_scheduler_preset(self) -> None:
-        return None
+    def get_scheduler_preset(self) -> CosineDecayWithWarmupSchedulerConfig:
+        return CosineDecayWithWarmupSchedulerConfig(
+            peak_lr=self.optimizer_lr,
+            decay_lr=self.scheduler_decay_lr,
+            num_warmup_steps=self.scheduler_warmup_steps,
+            num_decay_steps=self.scheduler_decay_steps,
+        )
 
     def validate_features(self) -> None:
-        pass
+        """pi0.5 reads at least one camera and the state (it goes into the prompt); RECAP columns are not inputs."""
+        if not self.image_features:
+            raise ValueError(
+                "pi06_recap needs at least one camera feature (observation.images.*); the dataset/env has none"
+            )
+        if OBS_STATE not in self.input_features:
+            self.input_features[OBS_STATE] = PolicyFeature(type=FeatureType.STATE, shape=(self.max_state_dim,))
+        state_dim = self.input_features[OBS_STATE].shape[0]
+        if state_dim > self.max_state_dim:
+            raise ValueError(
+                f"observation.state has {state_dim} dims > --policy.max_state_dim={self.max_state_dim}: raise it"
+            )
+        if self.action_feature is not None and self.action_feature.shape[0] > self.max_action_dim:
+            raise ValueError(
+                f"action has {self.action_feature.shape[0]} dims > --policy.max_action_dim={self.max_action_dim}"
+            )

@@ -1,7 +1,23 @@
-from dataclasses import dataclass
+"""Config of ``recap_value``: the VLM value function of RECAP (stage 4), trained by stock ``lerobot-train``.
+
+    lerobot-train --policy.type=recap_value --dataset.root=<annotated dataset> --output_dir=outputs/value
+
+The model (SigLIP vision over every configured camera, Gemma3 over image tokens + the task prompt, a 201-bin
+distributional head on [-1, 0]) is in ``modeling_recap_value.py``. The checkpoint's ``config.json`` carries the
+data contract it was trained under (convention version, per-task L and C_fail, bins), filled in from the training
+dataset's ``meta/recap.json``; a dataset of another convention or with other constants is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from lerobot.configs.policies import PreTrainedConfig
+from lerobot.configs.types import FeatureType, NormalizationMode
 from lerobot.optim.optimizers import AdamWConfig
+from lerobot.optim.schedulers import CosineDecayWithWarmupSchedulerConfig
+
+SIZES = ("full", "tiny")
 
 
 @PreTrainedConfig.register_subclass("recap_value")
@@ -9,8 +25,100 @@ from lerobot.optim.optimizers import AdamWConfig
 class RecapValueConfig(PreTrainedConfig):
     """Config of `recap_value` (the VLM value model)."""
 
+    size: str = "full"
+    """`full` (the backbones below, ~670M) or `tiny` (random tiny SigLIP + Gemma3 and a local tokenizer: tests)."""
+    vision_model: str = "google/siglip2-so400m-patch14-224"
+    """Hub id or local path of the SigLIP vision checkpoint (only the vision tower is loaded)."""
+    language_model: str = "google/gemma-3-270m"
+    """Hub id or local path of the Gemma3 checkpoint (its decoder is used, not its LM head)."""
+    tokenizer: str | None = None
+    """Tokenizer id or path (default: the language model's; `local`: the offline byte-level BPE of tiny)."""
+    image_size: int = 224
+    """Side of the square images fed to SigLIP (the tiny size uses 32)."""
+    cameras: list[str] | None = None
+    """Image keys to use (default: every camera of the dataset, in sorted order)."""
+    prompt_template: str = "Task: {task}\nValue:"
+    """Text after the image tokens; `{task}` is the frame's task string."""
+    tokenizer_max_length: int = 48
+    """Prompt tokens (padded/truncated)."""
+
+    num_bins: int = 201
+    """Atoms of the distributional head, evenly spaced on [bin_min, bin_max]."""
+    bin_min: float = -1.0
+    """Lowest atom (the normalized return of the worst failure)."""
+    bin_max: float = 0.0
+    """Highest atom (the normalized return at a success)."""
+    head_hidden_dim: int = 512
+    """Width of the MLP head (tiny: 32)."""
+    head_dropout: float = 0.1
+    """Dropout in the head."""
+    freeze_vision: bool = False
+    """Keep the SigLIP tower fixed (its weights still go into the checkpoint)."""
+    freeze_language: bool = False
+    """Keep the Gemma3 decoder fixed."""
+    image_augmentation: bool = True
+    """Random crop (to 95 percent) and brightness/contrast jitter on training images."""
+
+    val_fraction: float = 0.1
+    """Fraction of episodes held out of the loss (per outcome) for held-out MAE/Spearman/separation."""
+    val_episodes: list[int] | None = None
+    """Held-out episode indices (default: drawn from val_fraction at the first run; saved with the checkpoint)."""
+    split_seed: int = 0
+    """Seed of the held-out draw."""
+    metrics_log_freq: int = 50
+    """Log running train/held-out metrics every this many training forwards (0: never)."""
+
+    convention_version: str | None = None
+    """RECAP convention of the training data (filled from meta/recap.json; checked against later datasets)."""
+    c_fail_coef: float | None = None
+    """C_fail / L of the training data's convention."""
+    task_norm_length: dict[str, int] = field(default_factory=dict)
+    """Per task string, the normalization length L the value targets were built with."""
+    task_c_fail: dict[str, float] = field(default_factory=dict)
+    """Per task string, the failure penalty C_fail the value targets were built with."""
+
+    optimizer_lr: float = 5e-5
+    """Peak learning rate (AdamW)."""
+    optimizer_weight_decay: float = 1e-5
+    """AdamW weight decay."""
+    optimizer_grad_clip_norm: float = 1.0
+    """Gradient clipping norm."""
+    scheduler_warmup_steps: int = 500
+    """Linear warmup steps (scaled down when training is shorter than the decay)."""
+    scheduler_decay_steps: int = 8000
+    """Cosine decay steps."""
+    scheduler_decay_lr: float = 1e-6
+    """Learning rate at the end of the decay."""
+
+    normalization_mapping: dict[str, NormalizationMode] = field(
+        default_factory=lambda: {
+            "VISUAL": NormalizationMode.IDENTITY,
+            "STATE": NormalizationMode.IDENTITY,
+            "ACTION": NormalizationMode.IDENTITY,
+        }
+    )
+    """Images go in as [0, 1]; SigLIP's own normalization happens in the model."""
     push_to_hub: bool = False
     """Upload the checkpoint to the Hub after training (needs --policy.repo_id)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.size not in SIZES:
+            raise ValueError(f"--policy.size must be one of {SIZES}, got {self.size!r}")
+        if self.size == "tiny":
+            self.vision_model = "tiny"
+            self.language_model = "tiny"
+            self.tokenizer = "local"
+            if self.image_size == 224:
+                self.image_size = 32
+            if self.head_hidden_dim == 512:
+                self.head_hidden_dim = 32
+        if self.num_bins < 2:
+            raise ValueError(f"--policy.num_bins must be >= 2, got {self.num_bins}")
+        if not self.bin_min < self.bin_max:
+            raise ValueError(f"--policy.bin_min ({self.bin_min}) must be below --policy.bin_max ({self.bin_max})")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"--policy.val_fraction must lie in [0, 1), got {self.val_fraction}")
 
     @property
     def observation_delta_indices(self) -> None:
@@ -25,10 +133,33 @@ class RecapValueConfig(PreTrainedConfig):
         return None
 
     def get_optimizer_preset(self) -> AdamWConfig:
-        return AdamWConfig(lr=1e-4)
+        return AdamWConfig(
+            lr=self.optimizer_lr,
+            betas=(0.9, 0.95),
+            eps=1e-8,
+            weight_decay=self.optimizer_weight_decay,
+            grad_clip_norm=self.optimizer_grad_clip_norm,
+        )
 
-    def get_scheduler_preset(self) -> None:
-        return None
+    def get_scheduler_preset(self) -> CosineDecayWithWarmupSchedulerConfig:
+        return CosineDecayWithWarmupSchedulerConfig(
+            num_warmup_steps=self.scheduler_warmup_steps,
+            num_decay_steps=self.scheduler_decay_steps,
+            peak_lr=self.optimizer_lr,
+            decay_lr=self.scheduler_decay_lr,
+        )
+
+    @property
+    def camera_keys(self) -> list[str]:
+        """The image keys the model reads, in a fixed order."""
+        if self.cameras:
+            return list(self.cameras)
+        return sorted(key for key, ft in (self.input_features or {}).items() if ft.type is FeatureType.VISUAL)
 
     def validate_features(self) -> None:
-        pass
+        available = sorted(key for key, ft in (self.input_features or {}).items() if ft.type is FeatureType.VISUAL)
+        if not available:
+            raise ValueError("recap_value needs at least one camera (an image or video feature) in the dataset")
+        missing = [key for key in self.cameras or [] if key not in available]
+        if missing:
+            raise ValueError(f"--policy.cameras {missing} are not image features of the dataset ({available})")

@@ -1,4 +1,4 @@
-from lerobot_recap.teleoperators.foot_pedal.config_foot_pedal import FootPedalConfig
+from lerobot_recap.teleoperators.foot_pedal.config_foot_pedal import FootPedalConfig, FootPedalSettings
 
 
 def __getattr__(name: str):
@@ -10,4 +10,4 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["FootPedalConfig", "FootPedal"]
+__all__ = ["FootPedalConfig", "FootPedalSettings", "FootPedal"]

@@ -1,0 +1,77 @@
+"""Simulated Damiao motors answering on a python-can bus (``virtual`` interface): the protocol-level test double.
+
+They decode the real frames (enable/disable/zero, MIT commands) and answer with real feedback frames, so the
+driver is exercised byte for byte without hardware. A motor can be made silent from the start or mid-run.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from lerobot_recap.robots.yam_bimanual.damiao import (
+    DISABLE,
+    ENABLE,
+    FEEDBACK_ID_OFFSET,
+    SET_ZERO,
+    Feedback,
+    decode_mit,
+    encode_feedback,
+    special_frame,
+)
+
+
+class VirtualDamiaoArm:
+    """Motors 1..n on ``channel``: each tracks its MIT position target when enabled (first order per frame)."""
+
+    def __init__(self, channel: str, models: tuple[str, ...], initial_position=None, silent: set[int] = frozenset(),
+                 interface: str = "virtual"):
+        import can
+
+        self.models = models
+        self.position = np.zeros(len(models)) if initial_position is None else np.array(initial_position, float)
+        self.enabled = np.zeros(len(models), dtype=bool)
+        self.silent = set(silent)
+        self.last_mit: dict[int, tuple[float, float, float, float, float]] = {}
+        self.frames_seen = 0
+        self._bus = can.Bus(interface=interface, channel=channel)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=f"virtual-damiao-{channel}", daemon=True)
+
+    def __enter__(self) -> VirtualDamiaoArm:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self._bus.shutdown()
+
+    def _serve(self) -> None:
+        import can
+
+        while not self._stop.is_set():
+            message = self._bus.recv(0.01)
+            if message is None:
+                continue
+            motor_id = message.arbitration_id
+            if not 1 <= motor_id <= len(self.models) or motor_id in self.silent:
+                continue
+            self.frames_seen += 1
+            i = motor_id - 1
+            data = bytes(message.data)
+            if data == special_frame(ENABLE):
+                self.enabled[i] = True
+            elif data == special_frame(DISABLE):
+                self.enabled[i] = False
+            elif data == special_frame(SET_ZERO):
+                self.position[i] = 0.0
+            else:
+                command = decode_mit(self.models[i], data)
+                self.last_mit[motor_id] = command
+                if self.enabled[i] and command[2] > 0:
+                    self.position[i] += 0.3 * (command[0] - self.position[i])
+            feedback = Feedback(motor_id, 1 if self.enabled[i] else 0, self.position[i], 0.0, 0.0, 30, 32)
+            reply = encode_feedback(self.models[i], feedback)
+            self._bus.send(can.Message(arbitration_id=motor_id + FEEDBACK_ID_OFFSET, data=reply, is_extended_id=False))

@@ -1,0 +1,198 @@
+"""The ``zmq`` backend: a client to ``lerobot-recap-yam-server``, which owns one arm next to its CAN adapter.
+
+Wire protocol (msgpack or JSON, never pickle), motor space, version 1:
+- client -> server on ``tcp://host:port`` (PUSH -> PULL): ``{"v": 1, "type": "command", "position": [7 floats]}``,
+  ``{"v": 1, "type": "hold"}``, ``{"v": 1, "type": "passive", "on": bool}``;
+- server -> client on ``tcp://host:port+1`` (PUB -> SUB): ``{"v": 1, "type": "state", "seq": int,
+  "position": [7], "velocity": [7], "effort": [7], "watchdog": bool, "fault": str | null}``.
+Both sides keep only the newest message (``ZMQ_CONFLATE``): latest-value semantics, no stale backlog. ZMQ
+reconnects by itself, so a restarted server is picked up without restarting LeRobot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from lerobot_recap.robots.yam_bimanual.arm import N_MOTORS, ArmBackend, ArmFaultError, ArmState
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+MESSAGE_TYPES = ("command", "hold", "passive", "state")
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow the arm-server protocol."""
+
+
+def encode(message: dict[str, Any], encoding: str) -> bytes:
+    if encoding == "json":
+        return json.dumps(message).encode()
+    import msgpack
+
+    return msgpack.packb(message, use_bin_type=True)
+
+
+def _vector(message: dict, key: str) -> list[float]:
+    value = message.get(key)
+    if (
+        not isinstance(value, list)
+        or len(value) != N_MOTORS
+        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in value)
+    ):
+        raise ProtocolError(f"{key!r} must be a list of {N_MOTORS} finite numbers, got {str(value)[:80]}")
+    return [float(x) for x in value]
+
+
+def decode(payload: bytes, encoding: str) -> dict[str, Any]:
+    """Parse and validate one message; anything unexpected raises :class:`ProtocolError`."""
+    try:
+        if encoding == "json":
+            message = json.loads(payload.decode())
+        else:
+            import msgpack
+
+            # strict_map_key and no ext hook: only plain maps/lists/numbers/strings come through.
+            message = msgpack.unpackb(payload, raw=False, strict_map_key=True)
+    except Exception as e:  # noqa: BLE001  (every decoder failure is a malformed message)
+        raise ProtocolError(f"undecodable {encoding} message ({type(e).__name__}: {e})") from e
+    if not isinstance(message, dict):
+        raise ProtocolError(f"a message must be a map, got {type(message).__name__}")
+    if message.get("v") != PROTOCOL_VERSION:
+        raise ProtocolError(f"protocol version {message.get('v')!r} unsupported (expected {PROTOCOL_VERSION})")
+    kind = message.get("type")
+    if kind not in MESSAGE_TYPES:
+        raise ProtocolError(f"unknown message type {kind!r}; expected one of {MESSAGE_TYPES}")
+    if kind == "command":
+        message["position"] = _vector(message, "position")
+    elif kind == "passive" and not isinstance(message.get("on"), bool):
+        raise ProtocolError("'passive' needs a boolean 'on'")
+    elif kind == "state":
+        for key in ("position", "velocity", "effort"):
+            message[key] = _vector(message, key)
+        if message.get("fault") is not None and not isinstance(message["fault"], str):
+            raise ProtocolError("'fault' must be a string or null")
+    return message
+
+
+class ZmqArm(ArmBackend):
+    def __init__(self, name: str, host: str, port: int, timeout_s: float = 1.0, encoding: str = "msgpack"):
+        self.name = name
+        self.host = host
+        self.port = port
+        self.timeout_s = timeout_s
+        self.encoding = encoding
+        self._context = None
+        self._push = None
+        self._sub = None
+        self._state: dict | None = None
+        self._state_t = 0.0
+        self.rejected = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def is_connected(self) -> bool:
+        return self._push is not None
+
+    @property
+    def watchdog_tripped(self) -> bool:
+        return bool(self._state and self._state.get("watchdog"))
+
+    def connect(self) -> None:
+        try:
+            import zmq
+        except ImportError as e:
+            raise ImportError("The YAM `zmq` backend needs pyzmq and msgpack: pip install 'lerobot-recap[zmq]'.") from e
+        self._context = zmq.Context()
+        self._push = self._context.socket(zmq.PUSH)
+        self._push.setsockopt(zmq.CONFLATE, 1)
+        self._push.setsockopt(zmq.LINGER, 0)
+        self._push.connect(f"tcp://{self.host}:{self.port}")
+        self._sub = self._context.socket(zmq.SUB)
+        self._sub.setsockopt(zmq.CONFLATE, 1)
+        self._sub.setsockopt(zmq.LINGER, 0)
+        self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self._sub.connect(f"tcp://{self.host}:{self.port + 1}")
+        deadline = time.monotonic() + self.timeout_s
+        while self._state is None and time.monotonic() < deadline:
+            if self._sub.poll(int(max(0.0, deadline - time.monotonic()) * 1000)):
+                self._receive()
+        if self._state is None:
+            self.disconnect()
+            hint = (
+                f" It sent {self.rejected} message(s) this client could not read: do both sides use "
+                f"--encoding={self.encoding}?"
+                if self.rejected
+                else ""
+            )
+            raise ConnectionError(
+                f"{self.name}: no state from the arm server at {self.endpoint} within {self.timeout_s:.1f} s. Start it "
+                f"next to the arm (`lerobot-recap-yam-server --port={self.port} ...`) or fix --robot.*_arm.host/port."
+                + hint
+            )
+
+    def _receive(self) -> None:
+        import zmq
+
+        while True:
+            try:
+                payload = self._sub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                message = decode(payload, self.encoding)
+            except ProtocolError as e:
+                self.rejected += 1
+                logger.warning("%s: rejected a message from %s: %s", self.name, self.endpoint, e)
+                continue
+            if message["type"] == "state":
+                self._state = message
+                self._state_t = time.monotonic()
+
+    def read(self) -> ArmState:
+        self._receive()
+        age = time.monotonic() - self._state_t
+        if self._state is None or age > self.timeout_s:
+            raise ArmFaultError(
+                f"{self.name}: the arm server at {self.endpoint} sent no state for {age:.1f} s. Its own watchdog holds "
+                "the arm; check that `lerobot-recap-yam-server` is running (it is picked up again once restarted)."
+            )
+        if self._state.get("fault"):
+            raise ArmFaultError(f"{self.name} (server {self.endpoint}): {self._state['fault']}")
+        return ArmState(*(np.array(self._state[k]) for k in ("position", "velocity", "effort")))
+
+    def _send(self, message: dict) -> None:
+        import zmq
+
+        try:
+            self._push.send(encode({"v": PROTOCOL_VERSION, **message}, self.encoding), zmq.NOBLOCK)
+        except zmq.Again:
+            # Server away: the message is dropped (latest value only); read() reports the missing server.
+            pass
+
+    def command(self, motor_targets: np.ndarray) -> None:
+        self._send({"type": "command", "position": [float(x) for x in motor_targets]})
+
+    def hold(self) -> None:
+        self._send({"type": "hold"})
+
+    def set_passive(self, passive: bool) -> None:
+        self._send({"type": "passive", "on": passive})
+
+    def disconnect(self) -> None:
+        # The server keeps owning the arm: with no more commands its watchdog holds the pose.
+        for sock in (self._push, self._sub):
+            if sock is not None:
+                sock.close(linger=0)
+        if self._context is not None:
+            self._context.term()
+        self._push = self._sub = self._context = None

@@ -1,0 +1,35 @@
+"""Fixtures for the YAM hardware-path tests (no hardware: sim backend, python-can's virtual bus, loopback ZMQ)."""
+
+from pathlib import Path
+
+import pytest
+
+import lerobot_recap  # noqa: F401  (registers the config classes)
+from lerobot_recap.cameras import SimCameraConfig
+from lerobot_recap.robots.yam_bimanual import YamBimanualConfig
+
+
+def small_cameras(**top_overrides) -> dict:
+    return {
+        "top": SimCameraConfig(width=32, height=24, seed=0, **top_overrides),
+        "left_wrist": SimCameraConfig(width=32, height=24, seed=1),
+        "right_wrist": SimCameraConfig(width=32, height=24, seed=2),
+    }
+
+
+@pytest.fixture
+def sim_config(tmp_path: Path):
+    """A factory for a sim-backend yam_bimanual config with tiny synthetic cameras and a private calibration dir."""
+
+    def make(**overrides) -> YamBimanualConfig:
+        camera_overrides = overrides.pop("top_camera", {})
+        kwargs = dict(
+            id="test_yam",
+            calibration_dir=tmp_path / "calibration",
+            backend="sim",
+            cameras=small_cameras(**camera_overrides),
+        )
+        kwargs.update(overrides)
+        return YamBimanualConfig(**kwargs)
+
+    return make
