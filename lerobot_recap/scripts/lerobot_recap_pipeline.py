@@ -154,7 +154,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
             [_script("lerobot-recap-label"), f"--root={annotated}", f"--value_path={value_dir}",
              f"--output_root={labeled}", f"--n_steps={cfg.n_steps}", f"--positive_fraction={cfg.positive_fraction}",
              f"--batch_size={cfg.batch_size}", "--num_workers=0", f"--device={cfg.device}", "--overwrite=true"],
-            lambda: json.dumps((load_recap_metadata(labeled).labels or {}).get("positive_rate", "see recap.json")),
+            lambda: _label_metric(labeled),
         )
     )
     table = _print_table(results)
@@ -171,6 +171,15 @@ def pipeline(cfg: PipelineConfig) -> dict:
     )
     logging.info("report written to %s", cfg.output_dir / "report.md")
     return report
+
+
+def _label_metric(labeled: Path) -> str:
+    from lerobot_recap.data.metadata import load_recap_metadata
+
+    labels = load_recap_metadata(labeled).labels or {}
+    rates = labels.get("positive_rates", {})
+    metrics = labels.get("value_metrics", {})
+    return f"positive rate (autonomous) {rates.get('autonomous', float('nan')):.3f}; value metrics {json.dumps(metrics)}"
 
 
 def _outcome_counts(root: Path) -> dict:
