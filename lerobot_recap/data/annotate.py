@@ -298,6 +298,7 @@ def annotate_dataset(cfg: AnnotateConfig, progress: bool = True) -> AnnotationSu
         link_videos=cfg.link_videos,
         progress=progress,
         repo_id=output_repo_id,
+        episode_index=frames["episode_index"],
     )
     return AnnotationSummary(
         output_root=output_root,

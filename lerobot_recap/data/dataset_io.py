@@ -128,13 +128,37 @@ def feature_stats(values: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def episode_stats(values: np.ndarray, episode_index: np.ndarray) -> dict[int, dict[str, np.ndarray]]:
-    """:func:`feature_stats` of each episode (frames of an episode are contiguous)."""
+    """:func:`feature_stats` of each episode, vectorized over episodes (frames of an episode are contiguous).
+
+    Quantiles use numpy's default linear interpolation on the values sorted within each episode.
+    """
     from lerobot_recap.data.recap_math import episode_bounds
 
     bounds = episode_bounds(episode_index)
+    starts, lengths = bounds.starts, bounds.lengths
+    raw = values.reshape(values.shape[0], -1)
+    as_float = raw.astype(np.float64)
+    means = np.add.reduceat(as_float, starts, axis=0) / lengths[:, None]
+    deviations = as_float - np.repeat(means, lengths, axis=0)
+    stds = np.sqrt(np.add.reduceat(deviations**2, starts, axis=0) / lengths[:, None])
+    mins, maxs = np.minimum.reduceat(raw, starts, axis=0), np.maximum.reduceat(raw, starts, axis=0)
+    position = bounds.frame_episode_position()
+    ordered = np.empty_like(as_float)
+    for dim in range(as_float.shape[1]):
+        ordered[:, dim] = as_float[np.lexsort((as_float[:, dim], position)), dim]
+    quantiles = {}
+    for key, q in QUANTILES.items():
+        h = (lengths - 1) * q
+        low = np.floor(h).astype(np.int64)
+        high = np.ceil(h).astype(np.int64)
+        below, above = ordered[starts + low], ordered[starts + high]
+        quantiles[key] = below + (h - low)[:, None] * (above - below)
     return {
-        int(ep): feature_stats(values[start:end])
-        for ep, start, end in zip(bounds.ids, bounds.starts, bounds.ends, strict=True)
+        int(ep): {
+            "min": mins[i], "max": maxs[i], "mean": means[i], "std": stds[i], "count": np.array([lengths[i]]),
+            **{key: quantiles[key][i] for key in QUANTILES},
+        }
+        for i, ep in enumerate(bounds.ids)
     }
 
 
@@ -300,6 +324,7 @@ def write_dataset_copy(
     link_videos: bool = True,
     progress: bool = True,
     repo_id: str | None = None,
+    episode_index: np.ndarray | None = None,
 ) -> Path:
     """Write a copy of the dataset at ``source_root`` to ``output_root`` with columns set, replaced or removed.
 
@@ -311,6 +336,7 @@ def write_dataset_copy(
         overwrite: replace an existing ``output_root``.
         link_videos: hard-link video files instead of copying them (they are never re-encoded either way).
         repo_id: recorded in the copy's ``info.json`` if given.
+        episode_index: the per-frame episode index in dataset order, if the caller has read it already.
     Returns:
         the output root.
     """
@@ -332,7 +358,8 @@ def write_dataset_copy(
         info["repo_id"] = repo_id
 
     arrays = {name: values for name, (values, _) in set_columns.items()}
-    episode_index = read_frame_columns(source_root, ["episode_index"])["episode_index"] if arrays else None
+    if arrays and episode_index is None:
+        episode_index = read_frame_columns(source_root, ["episode_index"])["episode_index"]
     stats = json.loads((source_root / "meta" / "stats.json").read_text()) if (source_root / "meta/stats.json").exists() else {}
     for name in (*remove_columns, *arrays):
         stats.pop(name, None)

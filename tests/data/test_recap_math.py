@@ -127,3 +127,18 @@ def test_stage1_indicator_and_bounds_errors():
         recap_math.compute_rewards(bounds, np.array([True]), np.array([2]), np.array([1.0]))
     with pytest.raises(ValueError, match="n_steps"):
         recap_math.n_step_advantages(np.zeros(3), np.zeros(3), bounds, n_steps=0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(datasets(max_length=30), st.integers(1, 3), st.integers(0, 2**31 - 1))
+def test_vectorized_episode_stats_match_numpy_per_episode(data, width, seed):
+    from lerobot_recap.data.dataset_io import episode_stats, feature_stats
+
+    lengths, _, ids, _, _ = data
+    episode_index, bounds = _layout(lengths, ids)
+    values = np.random.default_rng(seed).normal(size=(episode_index.size, width)).astype(np.float32)
+    got = episode_stats(values, episode_index)
+    for ep, start, end in zip(bounds.ids, bounds.starts, bounds.ends, strict=True):
+        expected = feature_stats(values[start:end])
+        for key, value in expected.items():
+            np.testing.assert_allclose(got[int(ep)][key], value, rtol=1e-6, atol=1e-6, err_msg=key)
