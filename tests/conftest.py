@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -46,8 +45,9 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 def venv_script(name: str) -> str:
     """A console script installed beside the running interpreter (the stock LeRobot CLIs, ours)."""
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
+    from lerobot_recap.scripts.lerobot_recap_pipeline import console_script
+
+    return console_script(name)
 
 
 @pytest.fixture

@@ -65,7 +65,8 @@ class StageResult:
     skipped: bool = False
 
 
-def _script(name: str) -> str:
+def console_script(name: str) -> str:
+    """A console script installed beside the running interpreter (the stock LeRobot CLIs, ours), else its bare name."""
     candidate = Path(sys.executable).parent / name
     return str(candidate) if candidate.exists() else name
 
@@ -119,7 +120,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
             _run_stage(
                 cfg,
                 "generate",
-                [_script("lerobot-recap-generate"), f"--output_dir={source}", f"--n_demos={cfg.n_demos}",
+                [console_script("lerobot-recap-generate"), f"--output_dir={source}", f"--n_demos={cfg.n_demos}",
                  f"--n_autonomous={cfg.n_autonomous}", f"--n_corrected={cfg.n_corrected}", "--overwrite=true"],
                 lambda: f"{len(load_recap_metadata(source).episodes)} episodes",
             )
@@ -129,7 +130,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
         _run_stage(
             cfg,
             "annotate",
-            [_script("lerobot-recap-annotate"), f"--root={source}", f"--output_root={annotated}", "--overwrite=true"],
+            [console_script("lerobot-recap-annotate"), f"--root={source}", f"--output_root={annotated}", "--overwrite=true"],
             lambda: json.dumps(_outcome_counts(annotated)),
         )
     )
@@ -138,7 +139,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
         _run_stage(
             cfg,
             "value",
-            [_script("lerobot-train"), "--policy.type=recap_value", f"--policy.size={cfg.value_size}",
+            [console_script("lerobot-train"), "--policy.type=recap_value", f"--policy.size={cfg.value_size}",
              f"--policy.device={cfg.device}", "--dataset.repo_id=local/annotated", f"--dataset.root={annotated}",
              f"--output_dir={value_dir}", f"--steps={cfg.value_steps}", f"--batch_size={cfg.batch_size}",
              "--num_workers=0", f"--save_freq={cfg.value_steps}", "--log_freq=20", "--wandb.enable=false"]
@@ -151,7 +152,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
         _run_stage(
             cfg,
             "label",
-            [_script("lerobot-recap-label"), f"--root={annotated}", f"--value_path={value_dir}",
+            [console_script("lerobot-recap-label"), f"--root={annotated}", f"--value_path={value_dir}",
              f"--output_root={labeled}", f"--n_steps={cfg.n_steps}", f"--positive_fraction={cfg.positive_fraction}",
              f"--batch_size={cfg.batch_size}", "--num_workers=0", f"--device={cfg.device}", "--overwrite=true"],
             lambda: _label_metric(labeled),
