@@ -5,6 +5,11 @@ image becomes a grid of SigLIP patch tokens, a linear projection maps them into 
 tokenized prompt follows, and Gemma3 runs over the whole prefix with bidirectional attention (a value function
 reads, it never generates). The output is the masked mean of the last hidden states: one vector per sample.
 
+Optionally (``state_dim``) a normalized proprioceptive state vector becomes one more token, a linear projection to
+Gemma3's width placed between the image tokens and the prompt: there its position (and so its rotary phase) is the
+same for every sample whatever the prompt's length, and the prompt's padding stays at the end of the sequence.
+Without ``state_dim`` no such parameter exists, so state-free checkpoints keep their parameter names.
+
 Only what is used is built: ``SiglipVisionModel`` (no text tower, no ``logit_scale``/``logit_bias``; the MAP
 pooling head is switched off since patch tokens are what the LM reads) and ``Gemma3TextModel`` (no LM head).
 Unused parameters are what broke Evo-RL's multi-GPU value training under DDP.
@@ -120,7 +125,7 @@ def build_language_model(spec: BackboneSpec) -> nn.Module:
 class SiglipGemma3Encoder(nn.Module):
     """Images of several cameras + a tokenized prompt -> one pooled vector per sample (Gemma3's width)."""
 
-    def __init__(self, spec: BackboneSpec):
+    def __init__(self, spec: BackboneSpec, state_dim: int | None = None):
         super().__init__()
         self.spec = spec
         self.vision = build_vision_tower(spec)
@@ -133,6 +138,11 @@ class SiglipGemma3Encoder(nn.Module):
         # Text embeddings are scaled by sqrt(width) inside Gemma3's embedding; projected image tokens are not, so
         # they start at a comparable magnitude only if scaled the same way.
         self.image_scale = self.hidden_size**0.5
+        self.state_dim = state_dim
+        if state_dim is not None:
+            self.state_projection = nn.Linear(state_dim, self.hidden_size)
+            nn.init.normal_(self.state_projection.weight, std=0.02)
+            nn.init.zeros_(self.state_projection.bias)
 
     @property
     def vocab_size(self) -> int:
@@ -149,12 +159,35 @@ class SiglipGemma3Encoder(nn.Module):
         per_camera = tokens.split(batch, dim=0)
         return torch.cat(per_camera, dim=1)
 
-    def forward(self, images: list[torch.Tensor], input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        image_tokens = self.embed_images(images)
+    def embed_state(self, state: torch.Tensor) -> torch.Tensor:
+        """A normalized state (B, state_dim) -> one token (B, 1, D), scaled like the image tokens."""
+        if state.ndim != 2 or state.shape[1] != self.state_dim:
+            raise ValueError(
+                f"the value model reads a {self.state_dim}-dim observation.state, got a tensor of shape "
+                f"{tuple(state.shape)}: use a dataset recorded with the same robot state"
+            )
+        weight = self.state_projection.weight
+        return (self.state_projection(state.to(weight.device, weight.dtype)) * self.image_scale).unsqueeze(1)
+
+    def forward(
+        self,
+        images: list[torch.Tensor],
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        state: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if (state is None) != (self.state_dim is None):
+            raise ValueError(
+                "this encoder reads the state: pass it" if state is None else "this encoder has no state input"
+            )
+        prefix = [self.embed_images(images)]
+        if state is not None:
+            prefix.append(self.embed_state(state))
         text_tokens = self.language.embed_tokens(input_ids)
-        embeds = torch.cat([image_tokens.to(text_tokens.dtype), text_tokens], dim=1)
-        image_mask = torch.ones(image_tokens.shape[:2], dtype=attention_mask.dtype, device=attention_mask.device)
-        mask = torch.cat([image_mask, attention_mask], dim=1)
+        prefix_tokens = torch.cat(prefix, dim=1)
+        embeds = torch.cat([prefix_tokens.to(text_tokens.dtype), text_tokens], dim=1)
+        prefix_mask = torch.ones(prefix_tokens.shape[:2], dtype=attention_mask.dtype, device=attention_mask.device)
+        mask = torch.cat([prefix_mask, attention_mask], dim=1)
         hidden = self.language(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)

@@ -15,6 +15,8 @@ from lerobot.robots.robot import Robot
 from lerobot.teleoperators.config import TeleoperatorConfig
 from lerobot.teleoperators.teleoperator import Teleoperator
 
+from lerobot_recap.utils.calibration import NoCalibration
+
 N_JOINTS = 3
 JOINTS = [f"j{i}.pos" for i in range(N_JOINTS)]
 IMAGE_SHAPE = (32, 32, 3)
@@ -31,7 +33,7 @@ class SimArmConfig(RobotConfig):
     """Fraction of the remaining distance to the target covered per tick."""
 
 
-class SimArm(Robot):
+class SimArm(NoCalibration, Robot):
     config_class = SimArmConfig
     name = "recap_test_sim_arm"
 
@@ -57,16 +59,6 @@ class SimArm(Robot):
 
     def connect(self, calibrate: bool = True) -> None:
         self._connected = True
-
-    @property
-    def is_calibrated(self) -> bool:
-        return True
-
-    def calibrate(self) -> None:
-        pass
-
-    def configure(self) -> None:
-        pass
 
     def get_observation(self) -> dict[str, Any]:
         image = np.zeros(IMAGE_SHAPE, dtype=np.uint8)
@@ -97,7 +89,7 @@ class SimLeaderConfig(TeleoperatorConfig):
     """Raise on get_action (to test leader errors)."""
 
 
-class SimLeader(Teleoperator):
+class SimLeader(NoCalibration, Teleoperator):
     config_class = SimLeaderConfig
     name = "recap_test_sim_leader"
 
@@ -121,16 +113,6 @@ class SimLeader(Teleoperator):
 
     def connect(self, calibrate: bool = True) -> None:
         self._connected = True
-
-    @property
-    def is_calibrated(self) -> bool:
-        return True
-
-    def calibrate(self) -> None:
-        pass
-
-    def configure(self) -> None:
-        pass
 
     def get_action(self) -> dict[str, float]:
         if self.config.fail:

@@ -3,9 +3,13 @@
     lerobot-train --policy.type=recap_value --dataset.root=<annotated dataset> --output_dir=outputs/value
 
 The model (SigLIP vision over every configured camera, Gemma3 over image tokens + the task prompt, a 201-bin
-distributional head on [-1, 0]) is in ``modeling_recap_value.py``. The checkpoint's ``config.json`` carries the
-data contract it was trained under (convention version, per-task L and C_fail, bins), filled in from the training
-dataset's ``meta/recap.json``; a dataset of another convention or with other constants is refused.
+distributional head on [-1, 0]) is in ``modeling_recap_value.py``. With ``--policy.use_state=true`` the
+proprioceptive state (``observation.state``, z-scored by the preprocessor with the dataset's stats, which the
+checkpoint's preprocessor keeps) enters as one more token between the image tokens and the prompt.
+
+The checkpoint's ``config.json`` carries the data contract it was trained under (convention version, per-task L
+and C_fail, bins), filled in from the training dataset's ``meta/recap.json``; a dataset of another convention or
+with other constants is refused.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from lerobot.configs.policies import PreTrainedConfig
 from lerobot.configs.types import FeatureType, NormalizationMode
 from lerobot.optim.optimizers import AdamWConfig
 from lerobot.optim.schedulers import CosineDecayWithWarmupSchedulerConfig
+from lerobot.utils.constants import OBS_STATE
 
 SIZES = ("full", "tiny")
 
@@ -37,6 +42,8 @@ class RecapValueConfig(PreTrainedConfig):
     """Side of the square images fed to SigLIP (the tiny size uses 32)."""
     cameras: list[str] | None = None
     """Image keys to use (default: every camera of the dataset, in sorted order)."""
+    use_state: bool = False
+    """Also read the proprioceptive state (observation.state, normalized by the preprocessor) as one token."""
     prompt_template: str = "Task: {task}\nValue:"
     """Text after the image tokens; `{task}` is the frame's task string."""
     tokenizer_max_length: int = 48
@@ -93,11 +100,11 @@ class RecapValueConfig(PreTrainedConfig):
     normalization_mapping: dict[str, NormalizationMode] = field(
         default_factory=lambda: {
             "VISUAL": NormalizationMode.IDENTITY,
-            "STATE": NormalizationMode.IDENTITY,
+            "STATE": NormalizationMode.MEAN_STD,
             "ACTION": NormalizationMode.IDENTITY,
         }
     )
-    """Images go in as [0, 1]; SigLIP's own normalization happens in the model."""
+    """Images stay in [0, 1] (SigLIP's normalization is in the model); the state (use_state) is z-scored."""
     push_to_hub: bool = False
     """Upload the checkpoint to the Hub after training (needs --policy.repo_id)."""
 
@@ -163,3 +170,16 @@ class RecapValueConfig(PreTrainedConfig):
         missing = [key for key in self.cameras or [] if key not in available]
         if missing:
             raise ValueError(f"--policy.cameras {missing} are not image features of the dataset ({available})")
+        if self.use_state and self.state_dim is None:
+            raise ValueError(
+                f"--policy.use_state=true but the dataset has no 1-D {OBS_STATE!r} feature: record the robot state, "
+                "or set --policy.use_state=false"
+            )
+
+    @property
+    def state_dim(self) -> int | None:
+        """Length of the state vector the model reads (None: the dataset has no usable state)."""
+        feature = (self.input_features or {}).get(OBS_STATE)
+        if feature is None or feature.type is not FeatureType.STATE or len(feature.shape) != 1:
+            return None
+        return int(feature.shape[0])

@@ -2,9 +2,10 @@
 
 Architecture (as in the pi*0.6 paper's ~670M value model): every configured camera goes through a SigLIP vision
 tower, its patch tokens are projected into Gemma3's embedding space, the task prompt follows, Gemma3 runs over the
-prefix with bidirectional attention, the masked mean of its last hidden states feeds an MLP head of ``num_bins``
-logits over atoms evenly spaced on [bin_min, bin_max] = [-1, 0]. The loss is the cross-entropy against the two-hot
-projection of the target; the value is the expectation of the atoms under the softmax.
+prefix with bidirectional attention (with ``use_state``, the normalized proprioceptive state enters as one
+projected token between the images and the prompt), the masked mean of its last hidden states feeds an MLP head of
+``num_bins`` logits over atoms evenly spaced on [bin_min, bin_max] = [-1, 0]. The loss is the cross-entropy
+against the two-hot projection of the target; the value is the expectation of the atoms under the softmax.
 
 Inside stock ``lerobot-train`` the target ``value_label`` would be dropped by the preprocessor, so the policy reads it
 by the frame's global ``index`` (:class:`~lerobot_recap.data.frame_labels.FrameLabels`). A deterministic set of
@@ -24,6 +25,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
 from lerobot.policies.pretrained import PreTrainedPolicy
+from lerobot.utils.constants import OBS_STATE
 
 from lerobot_recap.data.contract import CONVENTION_VERSION, VALUE_LABEL, Outcome
 from lerobot_recap.policies.recap_value.configuration_recap_value import RecapValueConfig
@@ -200,7 +202,7 @@ class RecapValuePolicy(PreTrainedPolicy):
             load_weights=config.pretrained_path is None,
             tiny_vocab_size=len(self.tokenizer),
         )
-        self.encoder = SiglipGemma3Encoder(spec)
+        self.encoder = SiglipGemma3Encoder(spec, state_dim=config.state_dim if config.use_state else None)
         width = self.encoder.hidden_size
         self.head = nn.Sequential(
             nn.LayerNorm(width),
@@ -258,7 +260,8 @@ class RecapValuePolicy(PreTrainedPolicy):
         """LoRA on Gemma3's attention projections; projection and head train fully."""
         return {
             "target_modules": r"encoder\.language\.layers\.\d+\.self_attn\.(q|k|v|o)_proj",
-            "modules_to_save": ["encoder.image_projection", "head"],
+            "modules_to_save": ["encoder.image_projection", "head"]
+            + (["encoder.state_projection"] if self.config.use_state else []),
         }
 
     def _validate_peft_config(self, peft_config: Any) -> None:
@@ -325,10 +328,22 @@ class RecapValuePolicy(PreTrainedPolicy):
             masks.append(self._token_cache[task][1])
         return torch.tensor(ids, device=device), torch.tensor(masks, device=device)
 
+    def _state(self, batch: dict[str, Any], batch_size: int) -> Tensor | None:
+        if not self.config.use_state:
+            return None
+        if OBS_STATE not in batch:
+            raise KeyError(f"the batch lacks {OBS_STATE!r}, which this value model reads (use_state=true)")
+        state = batch[OBS_STATE].float()
+        if state.ndim == 1:
+            state = state.unsqueeze(0)
+        if state.shape[0] != batch_size:
+            raise ValueError(f"{OBS_STATE} has {state.shape[0]} rows for {batch_size} images")
+        return state
+
     def logits(self, batch: dict[str, Any]) -> Tensor:
         images = self._images(batch)
         input_ids, attention_mask = self._tokens(batch.get("task"), images[0].shape[0], images[0].device)
-        pooled = self.encoder(images, input_ids, attention_mask)
+        pooled = self.encoder(images, input_ids, attention_mask, state=self._state(batch, images[0].shape[0]))
         return self.head(pooled.float())
 
     @torch.no_grad()

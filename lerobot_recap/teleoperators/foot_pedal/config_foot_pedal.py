@@ -12,16 +12,17 @@ class FootPedalSettings:
     """A USB foot pedal (iKKEGOL / PCsensor by default) read through evdev.
 
     The device is found, in this order of precedence, by ``device_path`` (``/dev/input/by-id/...`` or
-    ``/dev/input/eventN``), by ``usb_id`` (vendor:product), or by a substring of its name. Reading needs
+    ``/dev/input/eventN``), by ``usb_id`` (vendor:product), or by a substring of its name or by-id name. Reading
+    needs
     permission on ``/dev/input/event*`` (the ``input`` group or a udev rule, see the README).
     """
 
     device_path: str | None = None
-    """Device node to open, e.g. /dev/input/by-id/usb-PCsensor_FootSwitch-event-kbd (overrides the id search)."""
+    """Device to open: /dev/input/by-id/usb-PCsensor_FootSwitch-event-kbd, its bare by-id name, or /dev/input/eventN."""
     usb_id: str = "3553:b001"
     """USB vendor:product id in hex as lsusb prints it (iKKEGOL/PCsensor FootSwitch 3553:b001; also 1a86:e026)."""
     name_contains: str | None = None
-    """Case-insensitive substring of the device name, used when no id matches (e.g. 'FootSwitch')."""
+    """Case-insensitive substring of the device's name or by-id name, used when no id matches (e.g. 'FootSwitch')."""
     grab: bool = True
     """Grab the device exclusively so pedal keystrokes do not type into the terminal or reach other readers."""
     mode: str = "hold"

@@ -8,12 +8,16 @@ evdev is imported only when the pedal connects.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lerobot.teleoperators.teleoperator import Teleoperator
 from lerobot.teleoperators.utils import TeleopEvents
 
-from lerobot_recap.teleoperators.foot_pedal.config_foot_pedal import FootPedalConfig
+from lerobot_recap.teleoperators.foot_pedal.config_foot_pedal import FootPedalConfig, FootPedalSettings
 from lerobot_recap.teleoperators.foot_pedal.pedal_reader import (
     EV_KEY,
     PedalDevice,
@@ -22,6 +26,7 @@ from lerobot_recap.teleoperators.foot_pedal.pedal_reader import (
     PedalReader,
     resolve_key_code,
 )
+from lerobot_recap.utils.calibration import NoCalibration
 
 logger = logging.getLogger(__name__)
 
@@ -30,55 +35,118 @@ PERMISSION_HINT = (
     "from the README"
 )
 
+OPTION_PREFIXES = "--teleop.pedal.<option> under recap_dagger, --teleop.<option> for the foot_pedal teleop"
 
-def find_pedal_device(config: FootPedalConfig) -> PedalDevice:
-    """Open the pedal named by ``config``: explicit path, else vendor/product id, else name substring."""
-    import evdev  # lazy: Linux-only, optional dependency
+BY_ID_DIR = Path("/dev/input/by-id")
+"""udev's stable names of input devices (e.g. usb-PCsensor_FootSwitch-event-kbd -> ../event7)."""
+
+
+@dataclass(frozen=True)
+class InputCandidate:
+    """One input device seen during the search, as the 'not found' error lists it."""
+
+    path: str
+    aliases: tuple[str, ...]
+    name: str | None
+    usb_id: str | None
+    has_key: bool
+    error: str | None = None
+
+    def describe(self) -> str:
+        if self.error is not None:
+            return f"{self.path} ({self.error})"
+        alias = f" = by-id/{', by-id/'.join(self.aliases)}" if self.aliases else ""
+        key = "" if self.has_key else ", lacks the key"
+        return f"{self.path}{alias} {self.name!r} {self.usb_id}{key}"
+
+
+def by_id_aliases(by_id_dir: Path) -> dict[str, list[str]]:
+    """Real device path -> the by-id link names that point at it (empty if the directory does not exist)."""
+    aliases: dict[str, list[str]] = {}
+    if not by_id_dir.is_dir():
+        return aliases
+    for link in sorted(by_id_dir.iterdir()):
+        aliases.setdefault(os.path.realpath(link), []).append(link.name)
+    return aliases
+
+
+def find_pedal_device(
+    config: FootPedalSettings,
+    *,
+    list_paths: Callable[[], list[str]] | None = None,
+    open_device: Callable[[str], Any] | None = None,
+    by_id_dir: Path = BY_ID_DIR,
+) -> PedalDevice:
+    """Open the pedal named by ``config``: explicit path, else vendor/product id, else name substring.
+
+    ``list_paths`` (default ``evdev.list_devices``) and ``open_device`` (default ``evdev.InputDevice``) are what
+    the search reads; tests pass fakes with ``InputDevice``'s attributes (``path``, ``name``, ``info``,
+    ``capabilities()``, ``grab()``, ``close()``). The name search also matches the device's by-id link names.
+    """
+    if list_paths is None or open_device is None:
+        import evdev  # lazy: Linux-only, optional dependency
+
+        list_paths = list_paths or evdev.list_devices
+        open_device = open_device or evdev.InputDevice
+    aliases = by_id_aliases(by_id_dir)
 
     if config.device_path:
-        try:
-            device = evdev.InputDevice(config.device_path)
-        except FileNotFoundError as err:
-            raise PedalNotFoundError(
-                f"foot pedal device {config.device_path} does not exist: is the pedal plugged in? "
-                "List devices with 'ls -l /dev/input/by-id/'"
-            ) from err
-        except PermissionError as err:
-            raise PermissionError(f"cannot open foot pedal {config.device_path}: {PERMISSION_HINT}") from err
-        return _grab(device, config)
+        return _grab(_open_path(config.device_path, open_device, by_id_dir, aliases), config)
 
     wanted = resolve_key_code(config.intervention_key)
     vendor_id, product_id = config.vendor_product()
-    candidates = []
-    seen = []
-    for path in evdev.list_devices():
+    name_part = config.name_contains.lower() if config.name_contains else None
+    matches: list[tuple[bool, bool, str, Any]] = []
+    seen: list[InputCandidate] = []
+    for path in list_paths():
+        links = tuple(aliases.get(os.path.realpath(path), []))
         try:
-            device = evdev.InputDevice(path)
-        except OSError:
+            device = open_device(path)
+        except OSError as err:
+            seen.append(InputCandidate(path, links, None, None, False, error=f"cannot open: {err.strerror or err}"))
             continue
-        seen.append(f"{path} {device.name!r} {device.info.vendor:04x}:{device.info.product:04x}")
-        keys = device.capabilities().get(EV_KEY, [])
+        has_key = wanted in device.capabilities().get(EV_KEY, [])
+        usb_id = f"{device.info.vendor:04x}:{device.info.product:04x}"
+        seen.append(InputCandidate(path, links, device.name, usb_id, has_key))
         by_id = device.info.vendor == vendor_id and device.info.product == product_id
-        by_name = bool(config.name_contains) and config.name_contains.lower() in device.name.lower()
-        if (by_id or by_name) and wanted in keys:
-            candidates.append((not by_id, "keyboard" not in device.name.lower(), path, device))
+        by_name = name_part is not None and any(name_part in text.lower() for text in (device.name, *links))
+        if (by_id or by_name) and has_key:
+            matches.append((not by_id, "keyboard" not in device.name.lower(), path, device))
         else:
             device.close()
-    if not candidates:
+    if not matches:
+        listing = "\n  ".join(c.describe() for c in seen) or "(none readable)"
+        wanted_text = f"{config.usb_id}" + (f" or named {config.name_contains!r}" if config.name_contains else "")
         raise PedalNotFoundError(
-            f"no foot pedal {config.usb_id}"
-            f"{' or named ' + repr(config.name_contains) if config.name_contains else ''} with key "
-            f"{config.intervention_key} among the readable input devices {seen or '(none)'}. Plug it in, set "
-            f"--teleop.pedal.device_path or --teleop.pedal.usb_id, or {PERMISSION_HINT}"
+            f"no foot pedal {wanted_text} with key {config.intervention_key} among the input devices:\n  {listing}\n"
+            f"Plug it in, or pick one above by setting device_path, usb_id, name_contains or intervention_key "
+            f"({OPTION_PREFIXES}); if devices are missing, {PERMISSION_HINT}"
         )
     # Prefer an id match, then the node whose name says keyboard (the pedal also exposes mouse/HID nodes).
-    candidates.sort(key=lambda c: (c[0], c[1], c[2]))
-    for _, _, _, extra in candidates[1:]:
+    matches.sort(key=lambda m: (m[0], m[1], m[2]))
+    for _, _, _, extra in matches[1:]:
         extra.close()
-    return _grab(candidates[0][3], config)
+    return _grab(matches[0][3], config)
 
 
-def _grab(device: Any, config: FootPedalConfig) -> Any:
+def _open_path(device_path: str, open_device: Callable[[str], Any], by_id_dir: Path, aliases: dict[str, list[str]]) -> Any:
+    """Open an explicit device path; a bare by-id link name is looked up in ``by_id_dir``."""
+    path = Path(device_path).expanduser()
+    if not path.is_absolute() and not path.exists() and (by_id_dir / path).exists():
+        path = by_id_dir / path
+    try:
+        return open_device(str(path))
+    except FileNotFoundError as err:
+        links = sorted(name for names in aliases.values() for name in names)
+        listing = ", ".join(links) if links else f"none in {by_id_dir}"
+        raise PedalNotFoundError(
+            f"foot pedal device {device_path} does not exist: is the pedal plugged in? by-id devices: {listing}"
+        ) from err
+    except PermissionError as err:
+        raise PermissionError(f"cannot open foot pedal {path}: {PERMISSION_HINT}") from err
+
+
+def _grab(device: Any, config: FootPedalSettings) -> Any:
     if config.grab:
         try:
             device.grab()
@@ -86,12 +154,12 @@ def _grab(device: Any, config: FootPedalConfig) -> Any:
             device.close()
             raise OSError(
                 f"cannot grab foot pedal {device.path} exclusively ({err}): another process holds it. Close it or "
-                "set --teleop.grab=false"
+                f"set grab=false ({OPTION_PREFIXES})"
             ) from err
     return device
 
 
-class FootPedal(Teleoperator):
+class FootPedal(NoCalibration, Teleoperator):
     """A foot pedal: intervention (hold or toggle) and pause/resume keys, queued edges, unplug-safe."""
 
     config_class = FootPedalConfig
@@ -139,16 +207,6 @@ class FootPedal(Teleoperator):
         )
         reader.open()
         self._reader = reader
-
-    @property
-    def is_calibrated(self) -> bool:
-        return True
-
-    def calibrate(self) -> None:
-        pass
-
-    def configure(self) -> None:
-        pass
 
     @property
     def reader(self) -> PedalReader:

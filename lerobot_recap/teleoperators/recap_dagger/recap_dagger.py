@@ -47,6 +47,7 @@ from lerobot_recap.teleoperators.recap_dagger.hub import (
 from lerobot_recap.teleoperators.recap_dagger.keyboard import KEYBOARD_LOST, KeySource, open_key_source
 from lerobot_recap.teleoperators.recap_dagger.phase import Phase, PhaseEvent, PhaseMachine, Transition
 from lerobot_recap.teleoperators.recap_dagger.record_link import RecordLoopContext, find_record_loop
+from lerobot_recap.utils.calibration import DelegatedCalibration
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class EpisodeState:
     """An outcome (or discard) was given: the remaining ticks of the loop hold PAUSED."""
 
 
-class RecapDagger(Teleoperator):
+class RecapDagger(DelegatedCalibration, Teleoperator):
     """Policy + leader + pedal with limb's phase machine, for stock lerobot-record."""
 
     config_class = RecapDaggerConfig
@@ -113,17 +114,8 @@ class RecapDagger(Teleoperator):
     def is_connected(self) -> bool:
         return self._connected
 
-    @property
-    def is_calibrated(self) -> bool:
-        return self.leader.is_calibrated if self.leader is not None else True
-
-    def calibrate(self) -> None:
-        if self.leader is not None:
-            self.leader.calibrate()
-
-    def configure(self) -> None:
-        if self.leader is not None:
-            self.leader.configure()
+    def calibration_delegate(self) -> Teleoperator | None:
+        return self.leader  # the pedal and the policy need no calibration
 
     def connect(self, calibrate: bool = True) -> None:
         if self._connected:
@@ -202,9 +194,10 @@ class RecapDagger(Teleoperator):
         if ctx is None:
             if not self._warned_no_loop:
                 self._warned_no_loop = True
-                logger.warning(
-                    "recap_dagger is not running inside stock lerobot-record's record_loop: episode keys only "
-                    "pause the robot; end episodes with the recorder's own controls"
+                logger.error(
+                    "recap_dagger is not called by stock lerobot-record's record_loop, so it cannot end episodes "
+                    "or store their outcomes: the keys s/f/d/space/q only pause the robot. End episodes with the "
+                    "recorder's own controls and label outcomes with lerobot-recap-annotate --outcomes"
                 )
             return
         if ctx.fps:
@@ -259,7 +252,10 @@ class RecapDagger(Teleoperator):
                     ctx.stop_recording()
                 return
             if not recording:
-                logger.info("recap_dagger: [%s] ignored: no episode is being recorded", key)
+                if ctx is None:
+                    logger.error("recap_dagger: [%s] ignored: not inside lerobot-record, no episode to end", key)
+                else:
+                    logger.info("recap_dagger: [%s] ignored: no episode is being recorded", key)
                 return
             if key == "d":
                 self.episode.closed = True

@@ -23,9 +23,10 @@ from lerobot.robots.utils import make_robot_from_config
 
 from lerobot_recap.teleoperators.recap_dagger.config_recap_observed import RecapObservedConfig
 from lerobot_recap.teleoperators.recap_dagger.hub import RECAP_DIM_PREFIX, RecapHub, recap_action_dims
+from lerobot_recap.utils.calibration import DelegatedCalibration
 
 
-class RecapObserved(Robot):
+class RecapObserved(DelegatedCalibration, Robot):
     config_class = RecapObservedConfig
     name = "recap_observed"
 
@@ -70,15 +71,8 @@ class RecapObserved(Robot):
     def connect(self, calibrate: bool = True) -> None:
         self.robot.connect(calibrate)
 
-    @property
-    def is_calibrated(self) -> bool:
-        return self.robot.is_calibrated
-
-    def calibrate(self) -> None:
-        self.robot.calibrate()
-
-    def configure(self) -> None:
-        self.robot.configure()
+    def calibration_delegate(self) -> Robot:
+        return self.robot
 
     def get_observation(self) -> dict[str, Any]:
         observation = self.robot.get_observation()

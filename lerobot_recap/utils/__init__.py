@@ -1,0 +1,1 @@
+"""Small helpers shared by the plugin's devices (plain Python: cheap to import)."""
