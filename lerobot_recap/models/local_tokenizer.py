@@ -19,6 +19,7 @@ _BASE_CORPUS = [
     "Advantage: positive", "Advantage: negative", "Advantage: none",
     "Left advantage: positive, Right advantage: negative",
     ";\nAction: ", "\nValue:", "Value: ",
+    "hand the cube from the left arm to the right arm and place it on the green target",
     "pick up the cube", "place the object", "grasp the papercup and hand it over to the other arm",
     "push the block to the target", "open the drawer", "fold the towel", "insert the peg",
     " ".join(str(i) for i in range(256)),

@@ -7,7 +7,7 @@ would pick pi05's processors, which lack the indicator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from lerobot.configs.policies import PreTrainedConfig
 from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
@@ -16,6 +16,26 @@ from lerobot.optim.schedulers import CosineDecayWithWarmupSchedulerConfig
 from lerobot.utils.constants import OBS_STATE
 
 GEMMA_VARIANT_NAMES = ("gemma_2b", "gemma_300m", "tiny")
+SIZES = ("full", "tiny")
+LOCAL_TOKENIZER = "local"
+"""``tokenizer_name`` value that builds the offline byte-level BPE tokenizer (tiny sizes, tests)."""
+TINY_PRESET: dict[str, object] = {
+    "paligemma_variant": "tiny",
+    "action_expert_variant": "tiny",
+    "vision_variant": "tiny",
+    "vlm_vocab_size": 1024,
+    "image_resolution": (28, 28),
+    "chunk_size": 10,
+    "n_action_steps": 10,
+    "num_inference_steps": 3,
+    "max_state_dim": 16,
+    "max_action_dim": 16,
+    "tokenizer_name": LOCAL_TOKENIZER,
+    "tokenizer_max_length": 96,
+    "optimizer_lr": 1e-3,
+    "scheduler_warmup_steps": 0,
+}
+"""What ``--policy.size=tiny`` sets, for each field the user left at its full-size default."""
 VISION_VARIANT_NAMES = ("so400m", "tiny")
 ADVANTAGE_CHOICES = ("positive", "negative", "none")
 
@@ -26,6 +46,8 @@ class PI06RecapConfig(PreTrainedConfig):
     """Config of `pi06_recap` (the advantage-conditioned pi0.5-class policy)."""
 
     # --- sizes -------------------------------------------------------------------------------------------------
+    size: str = "full"
+    """full (the variants below) or tiny: tiny Gemmas/SigLIP, 28px images, chunk 10, local tokenizer (CPU, tests)."""
     paligemma_variant: str = "gemma_2b"
     """Gemma size of the VLM: gemma_2b (pi0.5), gemma_300m or tiny (tests, the embedded default)."""
     action_expert_variant: str = "gemma_300m"
@@ -45,7 +67,7 @@ class PI06RecapConfig(PreTrainedConfig):
 
     # --- tokenizer / prompt ------------------------------------------------------------------------------------
     tokenizer_name: str = "google/paligemma-3b-pt-224"
-    """Tokenizer: a Hub id or a local directory (saved into every checkpoint, so --policy.path loads offline)."""
+    """Tokenizer: a Hub id, a local directory, or `local` (built offline); saved into every checkpoint."""
     tokenizer_max_length: int = 200
     """Prompt length in tokens (padded/truncated)."""
     indicator_dropout: float = 0.3
@@ -56,6 +78,12 @@ class PI06RecapConfig(PreTrainedConfig):
     """Classifier-free guidance weight at each denoising step: v = v_u + beta (v_c - v_u); 1 turns it off."""
     per_arm_indicator: bool = False
     """Bimanual: use left/right clauses from the per-arm columns adv_ind_left/adv_ind_right (when present)."""
+
+    # --- actions -----------------------------------------------------------------------------------------------
+    delta_actions: bool = False
+    """Predict joint targets relative to the current state (openpi's delta actions for joint-space arms)."""
+    delta_action_mask: list[bool] | None = None
+    """Per action dim, whether it is a delta (default: every dim whose name lacks 'gripper'; grippers stay absolute)."""
 
     # --- model / flow matching ---------------------------------------------------------------------------------
     n_obs_steps: int = 1
@@ -123,6 +151,10 @@ class PI06RecapConfig(PreTrainedConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.size not in SIZES:
+            raise ValueError(f"--policy.size={self.size!r} is not one of {SIZES}")
+        if self.size == "tiny":
+            self._apply_tiny_preset()
         for name, value, choices in (
             ("paligemma_variant", self.paligemma_variant, GEMMA_VARIANT_NAMES),
             ("action_expert_variant", self.action_expert_variant, GEMMA_VARIANT_NAMES),
@@ -146,25 +178,20 @@ class PI06RecapConfig(PreTrainedConfig):
         if self.cfg_beta != 1.0 and self.inference_advantage == "none":
             raise ValueError("--policy.cfg_beta needs a conditional clause: set --policy.inference_advantage")
 
+    def _apply_tiny_preset(self) -> None:
+        """Fill in the tiny sizes, but keep every field the user set away from its full-size default."""
+        full_defaults = {f.name: f.default for f in fields(self) if f.name in TINY_PRESET}
+        for name, tiny_value in TINY_PRESET.items():
+            current = getattr(self, name)
+            if isinstance(current, list):  # draccus parses tuples given on the command line as lists
+                current = tuple(current)
+            if current == full_defaults[name]:
+                setattr(self, name, tiny_value)
+
     @classmethod
     def tiny(cls, **overrides) -> PI06RecapConfig:
-        """The tiny size (CPU tests, the embedded default): tiny Gemmas and SigLIP, 28x28 images, chunk 10."""
-        defaults = dict(
-            paligemma_variant="tiny",
-            action_expert_variant="tiny",
-            vision_variant="tiny",
-            vlm_vocab_size=1024,
-            image_resolution=(28, 28),
-            chunk_size=10,
-            n_action_steps=10,
-            num_inference_steps=3,
-            max_state_dim=8,
-            max_action_dim=8,
-            tokenizer_max_length=64,
-            device="cpu",
-            optimizer_lr=1e-3,
-            scheduler_warmup_steps=0,
-        )
+        """The tiny size (CPU tests): ``size="tiny"`` on CPU, with 8-dim state/action padding unless overridden."""
+        defaults = dict(size="tiny", device="cpu", max_state_dim=8, max_action_dim=8)
         defaults.update(overrides)
         return cls(**defaults)
 

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from lerobot.policies.pretrained import PreTrainedPolicy
-from lerobot.utils.constants import ACTION
+from lerobot.utils.constants import ACTION, OBS_STATE
 from torch import Tensor, nn
 
 from lerobot_recap.data.contract import ADV_IND, ADV_IND_CODES, ADV_IND_STRINGS
-from lerobot_recap.policies.pi06_recap.configuration_pi06_recap import PI06RecapConfig
+from lerobot_recap.policies.pi06_recap.configuration_pi06_recap import LOCAL_TOKENIZER, PI06RecapConfig
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +267,9 @@ class PI06RecapModel(nn.Module):
         if guided:
             images = [torch.cat([im, im]) for im in images]
             img_masks = [torch.cat([m, m]) for m in img_masks]
-            tokens, masks = torch.cat([tokens, uncond_tokens]), torch.cat([masks, uncond_masks])
+            length = max(tokens.shape[1], uncond_tokens.shape[1])  # prompts padded to their own longest
+            tokens = torch.cat([_pad_tokens(tokens, length), _pad_tokens(uncond_tokens, length)])
+            masks = torch.cat([_pad_tokens(masks, length), _pad_tokens(uncond_masks, length)])
         cache, prefix_pad = self.prefix_cache(images, img_masks, tokens, masks)
         dt = -1.0 / num_steps
         x_t = noise.float()
@@ -407,6 +409,8 @@ class PI06RecapPolicy(PreTrainedPolicy):
             self._label_names = (ADV_IND,) if self.frame_labels is not None else ()
         self._warned_unlabeled = False
         self._warned_truncation = False
+        if config.delta_actions and config.delta_action_mask is None:
+            config.delta_action_mask = default_delta_mask(kwargs.get("dataset_meta"), self._action_dim)
         if config.base_model and not kwargs.get("skip_base_model", False):
             ignored = load_pi05_weights(self, config.base_model)
             logger.info("Loaded pi0.5 weights from %s (ignored known-unused keys: %s)", config.base_model, ignored)
@@ -439,9 +443,14 @@ class PI06RecapPolicy(PreTrainedPolicy):
     @property
     def tokenizer(self):
         if self._tokenizer is None:
-            from transformers import AutoTokenizer
+            if self._tokenizer_source == LOCAL_TOKENIZER:
+                from lerobot_recap.models.local_tokenizer import build_local_tokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(str(self._tokenizer_source))
+                self._tokenizer = build_local_tokenizer(vocab_size=self.config.vlm_vocab_size)
+            else:
+                from transformers import AutoTokenizer
+
+                self._tokenizer = AutoTokenizer.from_pretrained(str(self._tokenizer_source))
         return self._tokenizer
 
     # -- LeRobot API ---------------------------------------------------------------------------------------------
@@ -487,13 +496,19 @@ class PI06RecapPolicy(PreTrainedPolicy):
             images, img_masks, tokens, masks, noise=noise,
             uncond_tokens=uncond_tokens, uncond_masks=uncond_masks, cfg_beta=self.config.cfg_beta,
         )
-        return actions[:, :, : self._action_dim]
+        actions = actions[:, :, : self._action_dim]
+        if self.config.delta_actions:
+            actions = actions + self._delta_reference(batch).to(actions.dtype)[:, None, :]
+        return actions
 
     def forward(self, batch: dict[str, Tensor], reduction: str = "mean") -> tuple[Tensor, dict]:
         images, img_masks = self._prepare_images(batch)
         prompts, codes = self.training_prompts(batch)
         tokens, masks = self._tokenize(prompts, images[0].device)
-        actions = pad_last_dim(batch[ACTION].float(), self.config.max_action_dim)
+        actions = batch[ACTION].float()
+        if self.config.delta_actions:
+            actions = actions - self._delta_reference(batch)[:, None, :]
+        actions = pad_last_dim(actions, self.config.max_action_dim)
         losses = self.model(images, img_masks, tokens, masks, actions)[:, :, : self._action_dim]
         per_step = losses.mean(-1)
         valid = torch.ones_like(per_step)
@@ -533,6 +548,22 @@ class PI06RecapPolicy(PreTrainedPolicy):
     def _action_dim(self) -> int:
         feature = self.config.action_feature
         return feature.shape[0] if feature is not None else self.config.max_action_dim
+
+    def _delta_reference(self, batch: dict[str, Tensor]) -> Tensor:
+        """The (normalized) state on the delta dims, zero on absolute ones: actions are predicted relative to it."""
+        state = batch.get(OBS_STATE)
+        if state is None:
+            raise ValueError(f"--policy.delta_actions=true needs {OBS_STATE!r} in the batch")
+        state = state.float()
+        if state.dim() == 3:  # (B, n_obs_steps, D): the latest observation
+            state = state[:, -1]
+        mask = torch.tensor(self.config.delta_action_mask, dtype=state.dtype, device=state.device)
+        if state.shape[-1] < mask.shape[0]:
+            raise ValueError(
+                f"--policy.delta_actions=true: the state has {state.shape[-1]} dims but the action "
+                f"{mask.shape[0]}; delta actions need the state to list the action's joints first, in order"
+            )
+        return state[..., : mask.shape[0]] * mask
 
     def _prepare_images(self, batch: dict[str, Tensor]) -> tuple[list[Tensor], list[Tensor]]:
         """Cameras -> (B, 3, S, S) in [-1, 1]; a camera missing from the batch becomes a masked blank image."""
@@ -596,9 +627,11 @@ class PI06RecapPolicy(PreTrainedPolicy):
         return [int(c) for c in labels[:, 0]]
 
     def _tokenize(self, prompts: list[str], device: torch.device) -> tuple[Tensor, Tensor]:
+        # Padded to the batch's longest prompt, not to max_length: padding is masked out anyway, and on small
+        # models it would be most of the compute.
         encoded = self.tokenizer(
             prompts,
-            padding="max_length",
+            padding="longest",
             max_length=self.config.tokenizer_max_length,
             truncation=True,
             return_tensors="pt",
@@ -609,7 +642,7 @@ class PI06RecapPolicy(PreTrainedPolicy):
                 f"the tokenizer {self._tokenizer_source} emits ids up to {int(tokens.max())} but the model's "
                 f"vocab_size is {self.config.vlm_vocab_size}: set --policy.vlm_vocab_size to the tokenizer's size"
             )
-        if bool(masks[:, -1].any()) and not self._warned_truncation:
+        if tokens.shape[1] >= self.config.tokenizer_max_length and not self._warned_truncation:
             self._warned_truncation = True
             logger.warning(
                 "pi06_recap: a prompt filled all %d tokens and may be truncated (raise --policy.tokenizer_max_length)",
@@ -620,6 +653,24 @@ class PI06RecapPolicy(PreTrainedPolicy):
 
 def _to_numpy(values) -> np.ndarray:
     return values.detach().cpu().numpy() if isinstance(values, Tensor) else np.asarray(values)
+
+
+def _pad_tokens(values: Tensor, length: int) -> Tensor:
+    """Right-pad token ids or masks (B, L) with zeros (pad id / masked) to ``length``."""
+    return F.pad(values, (0, length - values.shape[1]))
+
+
+def default_delta_mask(dataset_meta, action_dim: int) -> list[bool]:
+    """Delta on every action dim except grippers (named ``*gripper*`` in the dataset), as openpi does for arms."""
+    names = None
+    if dataset_meta is not None:
+        names = (dataset_meta.features.get(ACTION) or {}).get("names")
+    if isinstance(names, dict):  # LeRobot sometimes nests names as {"motors": [...]}
+        names = next(iter(names.values()), None)
+    if not names or len(names) != action_dim:
+        logger.warning("pi06_recap: no action names to find the grippers; every action dim is a delta")
+        return [True] * action_dim
+    return ["gripper" not in str(name).lower() for name in names]
 
 
 def _find_checkpoint_tokenizer(path_or_id, hub_kwargs: dict) -> str | None:

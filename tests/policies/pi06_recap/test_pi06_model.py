@@ -31,7 +31,9 @@ def test_shapes_and_padding_mask(make_policy, batch):
     policy = make_policy()
     images, img_masks, tokens, masks = _model_inputs(policy, batch)
     assert images[0].shape == (4, 3, 28, 28)
-    assert tokens.shape == masks.shape == (4, policy.config.tokenizer_max_length)
+    # Padded to the longest prompt of the batch (at most tokenizer_max_length), which fills its last position.
+    assert tokens.shape == masks.shape and tokens.shape[0] == 4
+    assert tokens.shape[1] <= policy.config.tokenizer_max_length and masks[:, -1].any()
     prefix, pad, starts = policy.model.embed_prefix(images, img_masks, tokens, masks)
     n_patches = (28 // 14) ** 2
     assert prefix.shape == (4, n_patches + tokens.shape[1], 64)
@@ -209,3 +211,16 @@ def test_default_lora_targets(make_policy, write_pi05_checkpoint, batch):
     assert expert_grads and all(g is not None for g in expert_grads)
     assert peft_policy.base_model.model.model.paligemma_with_expert.language_model.layers[0].self_attn.q_proj.lora_A[
         "default"].weight.grad is not None
+
+
+def test_padding_to_the_longest_prompt_changes_no_action(make_policy, batch):
+    """Dynamic padding is exact: extra masked padding (as max_length padding adds) leaves the chunk unchanged."""
+    policy = make_policy()
+    images, img_masks, tokens, masks = _model_inputs(policy, batch)
+    extra = 7
+    padded_tokens = torch.cat([tokens, torch.zeros(tokens.shape[0], extra, dtype=tokens.dtype)], dim=1)
+    padded_masks = torch.cat([masks, torch.zeros(masks.shape[0], extra, dtype=masks.dtype)], dim=1)
+    noise = torch.randn(tokens.shape[0], policy.config.chunk_size, policy.config.max_action_dim)
+    short = policy.model.sample_actions(images, img_masks, tokens, masks, noise=noise)
+    long = policy.model.sample_actions(images, img_masks, padded_tokens, padded_masks, noise=noise)
+    torch.testing.assert_close(short, long, rtol=1e-5, atol=1e-5)
