@@ -24,6 +24,7 @@ from lerobot_recap.data.dataset_io import (
     DatasetError,
     read_frame_columns,
     read_info,
+    read_parquet,
     resolve_dataset_root,
     write_dataset_copy,
 )
@@ -44,25 +45,25 @@ class AnnotateConfig:
     root: Path | None = None
     """Source dataset root directory (never modified)."""
     output_root: Path | None = None
-    """Root of the annotated copy (default: the source root with a `_recap` suffix)."""
+    """Root of the annotated copy; defaults to the source root with a `_recap` suffix."""
     output_repo_id: str | None = None
-    """Repo id recorded in the copy (default: the source repo id with a `_recap` suffix)."""
+    """Repo id recorded in the copy; defaults to the source repo id with a `_recap` suffix."""
     outcomes: Path | None = None
-    """JSON ({"<episode_index>": "success"|"failure"}) or CSV (episode_index,outcome) outcomes; overrides recorded ones."""
+    """Outcomes file, a JSON object mapping "<episode_index>" to "success"|"failure" or a CSV with columns episode_index,outcome; overrides recorded ones."""
     all_success: bool = False
     """Mark every episode successful (a demonstration set)."""
     unknown_outcome: str = "error"
-    """Episodes with no outcome: `error` (list them and stop), `success` or `failure`. Never silently a failure."""
+    """Episodes with no outcome get `error` (list them and stop), `success` or `failure`. Never silently a failure."""
     intervention: str = "auto"
     """Intervention source: auto, all_human, all_autonomous, column:<name>, observation.state:<dim>, action:<dim>."""
     norm_length: int | None = None
-    """Normalization length L for every task (default: each task's longest episode, in frames)."""
+    """Normalization length L for every task, in frames; defaults to each task's longest episode."""
     c_fail_coef: float = 1.0
     """Failure penalty C_fail as a multiple of L (the convention's default is 1)."""
     overwrite: bool = False
     """Replace an existing output root."""
     link_videos: bool = True
-    """Hard-link video files into the copy (false: copy them). Videos are never re-encoded."""
+    """Hard-link video files into the copy (false copies them). Videos are never re-encoded."""
 
     def __post_init__(self) -> None:
         if self.unknown_outcome not in UNKNOWN_OUTCOME_CHOICES:
@@ -193,19 +194,12 @@ def resolve_intervention_source(spec: str, features: dict[str, Any]) -> Interven
     raise DatasetError(f"--intervention={spec!r}: the part before ':' must be column, observation.state or action")
 
 
-def _check_frames(frames: dict[str, np.ndarray], bounds: recap_math.EpisodeBounds, info: dict[str, Any]) -> None:
-    """Refuse NaN values and empty episodes, naming the episodes."""
-    for name in ("observation.state", "action"):
-        if name not in frames:
-            continue
-        values = frames[name].reshape(frames[name].shape[0], -1)
-        bad_frames = ~np.isfinite(values).all(axis=1)
-        if bad_frames.any():
-            bad_episodes = np.unique(frames["episode_index"][bad_frames]).tolist()
-            raise DatasetError(
-                f"{name} holds NaN/inf values in episodes {bad_episodes[:20]}: remove them with "
-                "`lerobot-edit-dataset --operation.type=delete_episodes` and annotate the result"
-            )
+FINITE_COLUMNS = ("observation.state", "action")
+"""Float columns that must hold no NaN/inf; checked while the copy is written (see ``write_dataset_copy``)."""
+
+
+def _check_frames(bounds: recap_math.EpisodeBounds, info: dict[str, Any]) -> None:
+    """Refuse empty episodes, naming the problem (NaN values are refused during the rewrite pass)."""
     if info.get("total_episodes", len(bounds.ids)) > len(bounds.ids):
         raise DatasetError(
             f"the dataset declares {info['total_episodes']} episodes but only {len(bounds.ids)} have frames: "
@@ -221,7 +215,8 @@ def annotate_dataset(cfg: AnnotateConfig, progress: bool = True) -> AnnotationSu
     output_root = Path(cfg.output_root) if cfg.output_root else source_root.with_name(source_root.name + "_recap")
     intervention_source = resolve_intervention_source(cfg.intervention, features)
 
-    wanted = ["episode_index", "task_index"] + [k for k in ("observation.state", "action") if k in features]
+    # observation.state/action are not read here: the rewrite pass checks them for NaN (one read, not two).
+    wanted = ["episode_index", "task_index"]
     has_pistar_columns = C.REWARD in features and C.ADV_IND in features
     if has_pistar_columns:
         wanted.append(C.REWARD)
@@ -229,7 +224,7 @@ def annotate_dataset(cfg: AnnotateConfig, progress: bool = True) -> AnnotationSu
         wanted.append(intervention_source.column)
     frames = read_frame_columns(source_root, wanted)
     bounds = recap_math.episode_bounds(frames["episode_index"])
-    _check_frames(frames, bounds, info)
+    _check_frames(bounds, info)
 
     recorded = load_recap_metadata(source_root)
     pistar = _pistar_outcomes(frames, bounds) if has_pistar_columns else None
@@ -285,8 +280,9 @@ def annotate_dataset(cfg: AnnotateConfig, progress: bool = True) -> AnnotationSu
         history=list(recorded.history),
     )
     metadata.add_history("annotate", source=str(source_root), intervention=cfg.intervention, c_fail_coef=cfg.c_fail_coef)
-    # Stale labels of an earlier relabel no longer match the new columns.
-    remove = [name for name in C.LABEL_COLUMNS if name in features]
+    # Stale labels of an earlier relabel no longer match the new columns; pistar's legacy `value_lable` would
+    # shadow the new `value_label` in its readers.
+    remove = [name for name in (*C.LABEL_COLUMNS, *C.PISTAR_COLUMN_ALIASES) if name in features]
     output_repo_id = cfg.output_repo_id or (f"{cfg.repo_id or info.get('repo_id') or source_root.name}_recap")
     write_dataset_copy(
         source_root,
@@ -299,6 +295,7 @@ def annotate_dataset(cfg: AnnotateConfig, progress: bool = True) -> AnnotationSu
         progress=progress,
         repo_id=output_repo_id,
         episode_index=frames["episode_index"],
+        check_finite=[name for name in FINITE_COLUMNS if name in features],
     )
     return AnnotationSummary(
         output_root=output_root,
@@ -314,9 +311,7 @@ def _task_constants(
     root: Path, episode_task: np.ndarray, lengths: np.ndarray, cfg: AnnotateConfig
 ) -> dict[int, TaskConstants]:
     """Per task: L (the longest episode, unless --norm_length) and C_fail = c_fail_coef * L."""
-    import pyarrow.parquet as pq
-
-    tasks_table = pq.read_table(root / "meta" / "tasks.parquet").to_pandas()
+    tasks_table = read_parquet(root / "meta" / "tasks.parquet").to_pandas()
     names = {int(idx): str(task) for task, idx in zip(tasks_table.index, tasks_table["task_index"], strict=True)}
     constants = {}
     for task in np.unique(episode_task):

@@ -21,6 +21,7 @@ import signal
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,8 @@ logger = logging.getLogger(__name__)
 TMP_MARKER = ".recap-tmp-"
 QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
 
-V21_CONVERTER = "python -m lerobot.datasets.v30.convert_dataset_v21_to_v30 --repo-id=<repo_id> --root=<root>"
+V21_CONVERTER = "python -m lerobot.datasets.v30.convert_dataset_v21_to_v30 --repo-id={name} --root={parent} --push-to-hub=false"
+"""LeRobot's v2.1 -> v3.0 converter. It converts ``<root>/<repo-id>`` in place and keeps the original as ``<name>_old``."""
 
 
 class DatasetError(ValueError):
@@ -64,7 +66,8 @@ def resolve_dataset_root(repo_id: str | None, root: str | Path | None) -> Path:
     if version != "v3.0":
         raise DatasetError(
             f"{path} is a LeRobot {version} dataset; lerobot-recap reads v3.0 only. Convert it with "
-            f"LeRobot's converter: {V21_CONVERTER}"
+            f"LeRobot's converter (in place; the v2.1 original is kept as {path.name}_old): "
+            f"{V21_CONVERTER.format(name=path.name, parent=path.parent)}"
         )
     if not data_files(path):
         raise DatasetError(f"{path} has no data files under data/chunk-*/file-*.parquet")
@@ -98,6 +101,34 @@ def column_to_numpy(column) -> np.ndarray:
     return column.to_numpy(zero_copy_only=False)
 
 
+def read_parquet(path: Path, columns: Sequence[str] | None = None):
+    """One parquet file as an arrow table.
+
+    ``pq.ParquetFile(path).read`` skips the dataset layer that ``pq.read_table`` goes through; on one file it reads
+    the same table in about half the time, which matters for a pass over every data file.
+    """
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as parquet:
+        return parquet.read(columns=list(columns) if columns is not None else None)
+
+
+def write_parquet(table, path: Path) -> None:
+    """Write a data table with snappy compression, dictionary-encoding only integer, boolean and string columns.
+
+    pyarrow tries a dictionary for every column by default; float vectors and image bytes rarely repeat, so it
+    builds one, gives up and writes them plain anyway. Skipping that attempt cuts the write time of a typical
+    LeRobot data file by about 40% and gives slightly smaller files.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dictionary = [
+        f.name for f in table.schema if pa.types.is_integer(f.type) or pa.types.is_boolean(f.type) or pa.types.is_string(f.type)
+    ]
+    pq.write_table(table, path, compression="snappy", use_dictionary=dictionary)
+
+
 def read_frame_columns(root: Path, names: Sequence[str]) -> dict[str, np.ndarray]:
     """Read ``names`` from every data file, concatenated in dataset order."""
     import pyarrow.parquet as pq
@@ -107,7 +138,7 @@ def read_frame_columns(root: Path, names: Sequence[str]) -> dict[str, np.ndarray
     missing = [name for name in names if name not in available]
     if missing:
         raise DatasetError(f"the dataset at {root} has no column(s) {missing}")
-    tables = [pq.read_table(f, columns=list(names)) for f in files]
+    tables = [read_parquet(f, names) for f in files]
     return {name: np.concatenate([column_to_numpy(t.column(name)) for t in tables]) for name in names}
 
 
@@ -132,6 +163,12 @@ def episode_stats(values: np.ndarray, episode_index: np.ndarray) -> dict[int, di
 
     Quantiles use numpy's default linear interpolation on the values sorted within each episode.
     """
+    ids, stats = episode_stats_arrays(values, episode_index)
+    return {int(ep): {key: stats[key][i] for key in stats} for i, ep in enumerate(ids)}
+
+
+def episode_stats_arrays(values: np.ndarray, episode_index: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """:func:`episode_stats` as arrays: the episode ids (dataset order) and, per statistic, one row per episode."""
     from lerobot_recap.data.recap_math import episode_bounds
 
     bounds = episode_bounds(episode_index)
@@ -142,10 +179,15 @@ def episode_stats(values: np.ndarray, episode_index: np.ndarray) -> dict[int, di
     deviations = as_float - np.repeat(means, lengths, axis=0)
     stds = np.sqrt(np.add.reduceat(deviations**2, starts, axis=0) / lengths[:, None])
     mins, maxs = np.minimum.reduceat(raw, starts, axis=0), np.maximum.reduceat(raw, starts, axis=0)
-    position = bounds.frame_episode_position()
     ordered = np.empty_like(as_float)
-    for dim in range(as_float.shape[1]):
-        ordered[:, dim] = as_float[np.lexsort((as_float[:, dim], position)), dim]
+    if len(starts) * 32 <= len(as_float):
+        # Few long episodes: one small sort per episode is several times faster than a global two-key lexsort.
+        for start, end in zip(starts.tolist(), bounds.ends.tolist(), strict=True):
+            ordered[start:end] = np.sort(as_float[start:end], axis=0)
+    else:
+        position = bounds.frame_episode_position()
+        for dim in range(as_float.shape[1]):
+            ordered[:, dim] = as_float[np.lexsort((as_float[:, dim], position)), dim]
     quantiles = {}
     for key, q in QUANTILES.items():
         h = (lengths - 1) * q
@@ -153,13 +195,8 @@ def episode_stats(values: np.ndarray, episode_index: np.ndarray) -> dict[int, di
         high = np.ceil(h).astype(np.int64)
         below, above = ordered[starts + low], ordered[starts + high]
         quantiles[key] = below + (h - low)[:, None] * (above - below)
-    return {
-        int(ep): {
-            "min": mins[i], "max": maxs[i], "mean": means[i], "std": stds[i], "count": np.array([lengths[i]]),
-            **{key: quantiles[key][i] for key in QUANTILES},
-        }
-        for i, ep in enumerate(bounds.ids)
-    }
+    stats = {"min": mins, "max": maxs, "mean": means, "std": stds, "count": lengths[:, None].astype(np.int64)}
+    return bounds.ids, {**stats, **quantiles}
 
 
 @contextlib.contextmanager
@@ -255,8 +292,8 @@ def _rewrite_data_files(
     set_columns: dict[str, np.ndarray],
     remove_columns: Sequence[str],
     progress: bool,
+    check_finite: Sequence[str] = (),
 ) -> None:
-    import pyarrow.parquet as pq
     from lerobot.datasets.utils import get_hf_features_from_features
     from tqdm import tqdm
 
@@ -266,8 +303,9 @@ def _rewrite_data_files(
     offset = 0
     files = data_files(source_root)
     for src in tqdm(files, desc="rewriting data files", disable=not progress, unit="file"):
-        table = pq.read_table(src)
+        table = read_parquet(src)
         n = table.num_rows
+        _check_finite(table, check_finite, src)
         drop = [c for c in (*remove_columns, *set_columns) if c in table.column_names]
         table = table.drop_columns(drop)
         for name, values in set_columns.items():
@@ -275,7 +313,7 @@ def _rewrite_data_files(
         table = table.select(schema.names).cast(schema)
         dst = tmp_root / src.relative_to(source_root)
         dst.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, dst, compression="snappy")
+        write_parquet(table, dst)
         offset += n
         _maybe_inject_fault()
     total = next(iter(set_columns.values())).shape[0] if set_columns else offset
@@ -283,28 +321,72 @@ def _rewrite_data_files(
         raise DatasetError(f"column arrays have {total} frames but the dataset has {offset}")
 
 
+def _check_finite(table, names: Sequence[str], path: Path) -> None:
+    """Refuse NaN/inf in the float columns ``names`` of one data file, naming the episodes.
+
+    Checked here, on the table the rewrite reads anyway, rather than in a separate read of the same columns: a
+    failure raises mid-rewrite, and the caller removes the temp directory, so nothing is written.
+    """
+    for name in names:
+        if name not in table.column_names:
+            continue
+        values = column_to_numpy(table.column(name))
+        if np.isfinite(values).all():  # the common case, without the slower per-row reduction below
+            continue
+        bad_frames = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+        if bad_frames.any():
+            episodes = table.column("episode_index").to_numpy()
+            bad_episodes = np.unique(episodes[bad_frames]).tolist()
+            raise DatasetError(
+                f"{name} holds NaN/inf values in episodes {bad_episodes[:20]} ({path.name}): remove them with "
+                "`lerobot-edit-dataset --operation.type=delete_episodes` and run again on the result"
+            )
+
+
 def _rewrite_episode_files(
     source_root: Path,
     tmp_root: Path,
-    per_episode: dict[str, dict[int, dict[str, np.ndarray]]],
+    per_episode: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]],
     drop_features: Sequence[str],
 ) -> None:
-    """Replace the per-episode ``stats/<feature>/<stat>`` columns of the changed features."""
-    import pyarrow as pa
+    """Replace the per-episode ``stats/<feature>/<stat>`` columns of the changed features.
+
+    ``per_episode`` maps a feature to :func:`episode_stats_arrays`' result. Each statistic becomes a list column
+    (float64, or int64/bool for the min/max of integer/boolean columns and for counts), as LeRobot writes them.
+    """
     import pyarrow.parquet as pq
 
+    prefixes = tuple(f"stats/{name}/" for name in (*drop_features, *per_episode))
     for src in episode_files(source_root):
-        table = pq.read_table(src)
-        prefixes = tuple(f"stats/{name}/" for name in (*drop_features, *per_episode))
-        table = table.drop_columns([c for c in table.column_names if c.startswith(prefixes)])
-        episodes = table.column("episode_index").to_pylist()
-        for name, by_episode in per_episode.items():
+        # Read only the columns that are kept: the replaced stats are not worth decoding.
+        with pq.ParquetFile(src) as parquet:
+            keep = [c for c in parquet.schema_arrow.names if not c.startswith(prefixes)]
+            table = parquet.read(columns=keep)
+        episodes = table.column("episode_index").to_numpy()
+        for name, (ids, stats) in per_episode.items():
+            order = np.argsort(ids)
+            rows = order[np.clip(np.searchsorted(ids[order], episodes), 0, len(ids) - 1)]
+            if len(ids) == 0 or not np.array_equal(ids[rows], episodes):
+                missing = sorted(set(episodes.tolist()) - set(ids.tolist()))
+                raise DatasetError(f"{src} lists episodes {missing[:20]} that have no frames in the data files")
             for stat in ("min", "max", "mean", "std", "count", *QUANTILES):
-                rows = [by_episode[ep][stat].tolist() for ep in episodes]
-                table = table.append_column(f"stats/{name}/{stat}", pa.array(rows))
+                table = table.append_column(f"stats/{name}/{stat}", _list_column(stats[stat][rows]))
         dst = tmp_root / src.relative_to(source_root)
         dst.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, dst)
+
+
+def _list_column(rows: np.ndarray):
+    """A (n, d) array as an arrow ``list<...>`` column of n rows of d values (float64, int64 or bool)."""
+    import pyarrow as pa
+
+    if np.issubdtype(rows.dtype, np.floating):
+        rows = rows.astype(np.float64)
+    elif np.issubdtype(rows.dtype, np.integer):
+        rows = rows.astype(np.int64)
+    n, width = rows.shape
+    offsets = pa.array(np.arange(0, (n + 1) * width, width, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(np.ascontiguousarray(rows).reshape(-1)))
 
 
 def _maybe_inject_fault() -> None:
@@ -325,6 +407,7 @@ def write_dataset_copy(
     progress: bool = True,
     repo_id: str | None = None,
     episode_index: np.ndarray | None = None,
+    check_finite: Sequence[str] = (),
 ) -> Path:
     """Write a copy of the dataset at ``source_root`` to ``output_root`` with columns set, replaced or removed.
 
@@ -337,6 +420,8 @@ def write_dataset_copy(
         link_videos: hard-link video files instead of copying them (they are never re-encoded either way).
         repo_id: recorded in the copy's ``info.json`` if given.
         episode_index: the per-frame episode index in dataset order, if the caller has read it already.
+        check_finite: float columns that must hold no NaN/inf; checked during the rewrite (nothing is written if
+            one does).
     Returns:
         the output root.
     """
@@ -363,17 +448,18 @@ def write_dataset_copy(
     stats = json.loads((source_root / "meta" / "stats.json").read_text()) if (source_root / "meta/stats.json").exists() else {}
     for name in (*remove_columns, *arrays):
         stats.pop(name, None)
-    per_episode = {}
-    for name, values in arrays.items():
-        stats[name] = {k: v.tolist() for k, v in feature_stats(values).items()}
-        per_episode[name] = episode_stats(values, episode_index)
 
     tmp_root = output_root.parent / f".{output_root.name}{TMP_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    with _sigterm_as_exception():
+    # The statistics of the new columns depend only on their values: a worker thread computes them (numpy releases
+    # the GIL while sorting) while the main thread rewrites the data files (pyarrow releases it too).
+    with _sigterm_as_exception(), ThreadPoolExecutor(max_workers=1) as pool:
+        new_stats = pool.submit(_column_stats, arrays, episode_index)
         try:
             tmp_root.mkdir(parents=True)
             _copy_untouched(source_root, tmp_root, link_videos)
-            _rewrite_data_files(source_root, tmp_root, features, arrays, remove_columns, progress)
+            _rewrite_data_files(source_root, tmp_root, features, arrays, remove_columns, progress, check_finite)
+            dataset_stats, per_episode = new_stats.result()
+            stats.update(dataset_stats)
             _rewrite_episode_files(source_root, tmp_root, per_episode, remove_columns)
             write_json_atomic(tmp_root / "meta" / "info.json", info)
             write_json_atomic(tmp_root / "meta" / "stats.json", stats)
@@ -387,6 +473,17 @@ def write_dataset_copy(
             shutil.rmtree(tmp_root, ignore_errors=True)
             raise
     return output_root
+
+
+def _column_stats(
+    arrays: dict[str, np.ndarray], episode_index: np.ndarray | None
+) -> tuple[dict[str, dict[str, list]], dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]]:
+    """``stats.json`` entries and per-episode stats of the columns being set."""
+    dataset_stats, per_episode = {}, {}
+    for name, values in arrays.items():
+        dataset_stats[name] = {k: v.tolist() for k, v in feature_stats(values).items()}
+        per_episode[name] = episode_stats_arrays(values, episode_index)
+    return dataset_stats, per_episode
 
 
 def _move_into_place(tmp_root: Path, output_root: Path) -> None:

@@ -4,7 +4,15 @@ Run one server per arm, next to its CAN adapter (one process per CAN interface),
 
     lerobot-recap-yam-server --backend=can --channel=can_follower_l --port=6001
     lerobot-recap-yam-server --backend=can --channel=can_follower_r --port=6011
+    lerobot-recap-yam-server --backend=can --arm=leader --channel=can_leader_l --port=6021
+    lerobot-recap-yam-server --backend=can --arm=leader --channel=can_leader_r --port=6031
     lerobot-record --robot.type=yam_bimanual --robot.backend=zmq --robot.left_arm.port=6001 ...
+
+A ``leader`` arm has six motors and the teaching handle; it is served passive (light damping + gravity
+compensation) and its state carries the handle squeeze as the 7th value and the two buttons.
+Gravity compensation (``--backend=can``) needs the arm's joint zero: pass the robot's (or teleoperator's) LeRobot
+calibration file with ``--calibration_file`` and the arm's key prefix (``left_``/``right_``); without it the motors
+are taken as zeroed at the folded rest pose (I2RT's factory convention) with directions +1.
 
 The protocol is described in ``lerobot_recap.robots.yam_bimanual.zmq_arm``: msgpack or JSON, never pickle;
 malformed messages are counted, logged and dropped. The server's own watchdog holds the arm when commands stop.
@@ -16,12 +24,13 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import draccus
 import numpy as np
 
 from lerobot_recap.robots.yam_bimanual.arm import ArmBackend, ArmFaultError, SimArm
+from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import YamGravityConfig
 from lerobot_recap.robots.yam_bimanual.zmq_arm import PROTOCOL_VERSION, ProtocolError, decode, encode
 
 logger = logging.getLogger("lerobot_recap.yam_server")
@@ -33,6 +42,8 @@ class YamServerConfig:
 
     backend: str = "sim"
     """`can` (a real arm on `channel`) or `sim` (a simulated arm, for tests and demos)."""
+    arm: str = "follower"
+    """`follower` (7 motors, held under PD) or `leader` (6 motors + teaching handle, passive with gravity comp)."""
     channel: str = "can0"
     """CAN interface of the arm (`can` backend)."""
     can_interface: str = "socketcan"
@@ -55,28 +66,93 @@ class YamServerConfig:
     """MIT position gains (`can` backend)."""
     kd: tuple[float, ...] = (5.0, 5.0, 5.0, 1.5, 1.5, 1.5, 0.5)
     """MIT velocity gains (`can` backend)."""
+    passive_kd: tuple[float, ...] = (0.1, 0.1, 0.1, 0.3, 0.05, 0.05, 0.05)
+    """Velocity gains while passive (a leader arm, calibration)."""
     control_hz: float = 250.0
     """CAN servo loop rate (`can` backend)."""
+    gravity: YamGravityConfig = field(default_factory=YamGravityConfig)
+    """Gravity feed-forward torque in the CAN servo loop (`can` backend)."""
+    calibration_file: str | None = None
+    """LeRobot calibration JSON of the robot/teleoperator id, for the joint zero of the gravity model."""
+    calibration_prefix: str = ""
+    """Key prefix of this arm in `calibration_file`: `left_` or `right_`."""
+    handle_request_id: int = 0x50E
+    """CAN ID the teaching handle is polled on (`leader`, as in I2RT's driver; unverified here)."""
+    handle_reply_id: int = 0x50F
+    """CAN ID the teaching handle answers on (`leader`)."""
+    handle_range_rad: float = 0.7
+    """Trigger travel from rest to fully squeezed, rad (`leader`)."""
 
     def validate(self) -> None:
         # Not __post_init__: draccus would hide these messages behind "Couldn't instantiate class".
         if self.backend not in ("sim", "can"):
             raise ValueError(f"--backend={self.backend!r}: use `can` or `sim`.")
+        if self.arm not in ("follower", "leader"):
+            raise ValueError(f"--arm={self.arm!r}: use `follower` or `leader`.")
+        self.gravity.validate("-")
+        if self.calibration_prefix not in ("", "left_", "right_"):
+            raise ValueError(f"--calibration_prefix={self.calibration_prefix!r}: use `left_`, `right_` or ``.")
         if self.encoding not in ("msgpack", "json"):
             raise ValueError(f"--encoding={self.encoding!r}: use `msgpack` or `json`.")
         if not 0 < self.watchdog_s <= 0.4:
             raise ValueError(f"--watchdog_s={self.watchdog_s} must be in (0, 0.4].")
 
 
+def gravity_feedforward(cfg: YamServerConfig):
+    """The gravity model through this arm's joint zero (its calibration file, else motors zeroed at rest)."""
+    from lerobot_recap.robots.yam_bimanual.gravity import GravityModel, make_feedforward
+
+    if not cfg.gravity.enabled:
+        return None
+    offset, direction = np.zeros(6), np.ones(6)
+    if cfg.calibration_file is not None:
+        offset, direction = load_joint_zero(cfg.calibration_file, cfg.calibration_prefix)
+    else:
+        logger.warning("No --calibration_file: the gravity model assumes the motors are zeroed at the rest pose.")
+    return make_feedforward(GravityModel(cfg.gravity), offset, direction)
+
+
+def load_joint_zero(path: str, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    """Joint zero offsets and directions of joints 1..6 from a LeRobot calibration JSON (microradian units)."""
+    import json
+    from pathlib import Path
+
+    from lerobot_recap.robots.yam_bimanual.calibration import MICRO
+    from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import ARM_JOINTS
+
+    try:
+        data = json.loads(Path(path).read_text())
+        entries = [data[f"{prefix}{joint}"] for joint in ARM_JOINTS[:6]]
+        offset = np.array([e["homing_offset"] / MICRO for e in entries])
+        direction = np.array([-1.0 if e["drive_mode"] else 1.0 for e in entries])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(
+            f"--calibration_file={path}: cannot read the joint zero of `{prefix}joint_1..6` ({type(e).__name__}: {e}). "
+            "Copy the file `lerobot-calibrate` wrote for this robot id and set --calibration_prefix=left_ or right_."
+        ) from e
+    return offset, direction
+
+
 def make_backend(cfg: YamServerConfig) -> ArmBackend:
     velocity = np.append(np.full(6, cfg.max_joint_velocity), cfg.max_gripper_velocity)
     if cfg.backend == "sim":
-        home = np.array([0.0, 0.6, 0.6, 0.0, 0.0, 0.0, 3.285])
-        return SimArm(f"sim arm :{cfg.port}", home, velocity, cfg.watchdog_s)
-    from lerobot_recap.robots.yam_bimanual.can_arm import CanArm
+        # A simulated leader's 7th value is the handle squeeze (released); a follower's the gripper motor angle.
+        home = np.array([0.0, 0.6, 0.6, 0.0, 0.0, 0.0, 0.0 if cfg.arm == "leader" else 3.285])
+        return SimArm(f"sim {cfg.arm} :{cfg.port}", home, velocity, cfg.watchdog_s)
+    from lerobot_recap.robots.yam_bimanual.can_arm import CanArm, LeaderCanArm
+    from lerobot_recap.robots.yam_bimanual.teaching_handle import HandleCodec
 
-    return CanArm(f"arm on {cfg.channel}", cfg.channel, cfg.can_interface, 1_000_000, np.array(cfg.kp),
-                  np.array(cfg.kd), velocity, cfg.watchdog_s, cfg.control_hz)
+    common = dict(
+        control_hz=cfg.control_hz, passive_kd=np.array(cfg.passive_kd), feedforward=gravity_feedforward(cfg),
+        max_torque_nm=cfg.gravity.max_torque_nm,
+    )
+    name = f"{cfg.arm} arm on {cfg.channel}"
+    if cfg.arm == "leader":
+        return LeaderCanArm(name, cfg.channel, cfg.can_interface, 1_000_000, np.array(cfg.kp), np.array(cfg.kd),
+                            velocity, cfg.watchdog_s, handle_codec=HandleCodec(range_rad=cfg.handle_range_rad),
+                            handle_request_id=cfg.handle_request_id, handle_reply_id=cfg.handle_reply_id, **common)
+    return CanArm(name, cfg.channel, cfg.can_interface, 1_000_000, np.array(cfg.kp), np.array(cfg.kd), velocity,
+                  cfg.watchdog_s, **common)
 
 
 class YamArmServer:
@@ -105,6 +181,8 @@ class YamArmServer:
         pub.setsockopt(zmq.SNDHWM, 1)
         pub.bind(f"tcp://{self.cfg.host}:{self.cfg.port + 1}")
         self.backend.connect()
+        if self.cfg.arm == "leader":
+            self.backend.set_passive(True)  # a leader floats from the start; clients may add a bilateral pull
         logger.info("Serving %s on %s:%d (%s).", self.backend.name, self.cfg.host, self.cfg.port, self.cfg.encoding)
         period = 1.0 / self.cfg.rate_hz
         seq = 0
@@ -140,7 +218,7 @@ class YamArmServer:
             elif message["type"] == "hold":
                 self.backend.hold()
             elif message["type"] == "passive":
-                self.backend.set_passive(message["on"])
+                self.backend.set_passive(message["on"], message["kp_scale"])
         if latest_command is not None:
             self.commands += 1
             try:
@@ -159,7 +237,7 @@ class YamArmServer:
             message.update(position=zeros, velocity=zeros, effort=zeros)
             return message
         message.update(position=state.position.tolist(), velocity=state.velocity.tolist(),
-                       effort=state.effort.tolist())
+                       effort=state.effort.tolist(), buttons=[bool(b) for b in state.buttons])
         return message
 
 

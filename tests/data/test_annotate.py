@@ -235,6 +235,8 @@ def test_bad_input_is_refused_with_a_clear_error(make_dataset, demo_episodes, tm
         assert tree_digest(Path(cfg.root)) == before
     if mutate not in ("output_exists",):
         assert not (tmp_path / "out").exists()
+    # NaN is found mid-rewrite (in the same pass that copies the data): the temp directory must be gone too.
+    assert not list(tmp_path.glob(".out.recap-tmp-*"))
 
 
 def test_overwrite_replaces_an_existing_output(make_dataset, demo_episodes, tmp_path):
@@ -292,6 +294,8 @@ def test_cli_help_documents_every_field_and_errors_exit_2(make_dataset, demo_epi
     for field_name in AnnotateConfig.__dataclass_fields__:
         assert f"--{field_name}" in result.stdout
     assert "Failure penalty C_fail" in result.stdout
+    # draccus drops a field's help when its docstring has `word: ` in it; every field must keep its line.
+    assert result.stdout.count("(default:") == len(AnnotateConfig.__dataclass_fields__) + 1  # + --config_path
     result = subprocess.run(
         [sys.executable, "-m", "lerobot_recap.scripts.lerobot_recap_annotate", f"--root={tmp_path / 'missing'}"],
         env=cli_env(), capture_output=True, text=True, timeout=300,

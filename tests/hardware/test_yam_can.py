@@ -206,3 +206,41 @@ def test_robot_on_the_can_backend(sim_config):
         finally:
             robot.disconnect()
         assert wait_for(lambda: not lm.enabled.any())
+
+
+def test_lerobot_calibrate_flow_on_an_uncalibrated_can_robot(sim_config, monkeypatch):
+    # Stock lerobot-calibrate: connect(calibrate=False), then calibrate() on the connected robot, then disconnect.
+    left, right = channel(), channel()
+    config = sim_config(
+        backend="can", id="fresh_yam",
+        left_arm=YamArmConfig(channel=left, can_interface="virtual"),
+        right_arm=YamArmConfig(channel=right, can_interface="virtual"),
+        motor_reply_timeout_s=0.3, control_hz=100.0, disconnect_damping_s=0.02,
+    )
+    with VirtualDamiaoArm(left, YAM_MOTOR_TYPES, HOME) as lm, VirtualDamiaoArm(right, YAM_MOTOR_TYPES, HOME) as rm:
+        robot = make_robot_from_config(config)
+
+        def open_grippers():
+            lm.position[6] = rm.position[6] = 4.0
+
+        answers = iter([lambda: None, lambda: None])  # first try: the operator forgets to open the grippers
+        monkeypatch.setattr("builtins.input", lambda prompt="": (next(answers)(), time.sleep(0.1), "")[2])
+        robot.connect(calibrate=False)
+        try:
+            assert wait_for(lambda: len(lm.last_mit) == 7)
+            time.sleep(0.05)
+            assert lm.last_mit[1][2] == pytest.approx(0.0, abs=0.2)  # limp until calibrated
+            with pytest.raises(RuntimeError, match="lerobot-calibrate"):
+                robot.send_action({k: 0.0 for k in robot.action_features})
+            with pytest.raises(ValueError, match="same closed and open"):
+                robot.calibrate()  # the operator did not open the grippers: nothing is saved
+            assert not robot.is_calibrated and not robot.calibration_fpath.exists()
+            answers = iter([lambda: None, open_grippers])
+            robot.calibrate()
+            assert wait_for(lambda: abs(lm.last_mit[1][2] - 80.0) < 0.2)  # drivable again: holds under PD
+            obs = robot.get_observation()
+            assert obs["left_joint_2.pos"] == pytest.approx(0.0, abs=1e-3)  # the pose at calibration is the zero
+            assert obs["left_gripper.pos"] == pytest.approx(1.0, abs=1e-3)  # opened during calibration
+        finally:
+            robot.disconnect()
+    assert robot.calibration["left_gripper"].range_max == pytest.approx(4.0e6, abs=2e3)

@@ -1,7 +1,7 @@
 """One YAM arm as seen by the robot: a backend in motor space, plus the setpoint shaper all backends share.
 
-Backends speak *motor space* (7 motor angles in rad, IDs 1..7, the gripper motor included); the robot maps to
-joint space with the calibration. This keeps the arm server (``zmq`` backend) free of calibration: calibration
+Backends speak *motor space* (7 motor angles in rad, IDs 1..7, the gripper motor included; on a leader arm the 7th
+value is the teaching handle's squeeze in [0, 1] instead); the robot maps to joint space with the calibration. This keeps the arm server (``zmq`` backend) free of calibration: calibration
 lives with the robot ``id`` on the machine that runs LeRobot, as LeRobot expects.
 """
 
@@ -26,11 +26,13 @@ class ArmFaultError(RuntimeError):
 
 @dataclass
 class ArmState:
-    """Measured state of the 7 motors of one arm, motor space."""
+    """Measured state of the 7 motors of one arm, motor space (leader arms: 6 motors + the handle squeeze)."""
 
     position: np.ndarray
     velocity: np.ndarray
     effort: np.ndarray
+    buttons: tuple[bool, bool] = (False, False)
+    """Teaching-handle buttons (top, second) of a leader arm; always released on a follower."""
 
 
 class SetpointShaper:
@@ -47,6 +49,7 @@ class SetpointShaper:
         self.setpoint = np.zeros(len(self.max_velocity))
         self.target = np.zeros(len(self.max_velocity))
         self.watchdog_tripped = False
+        self.log_watchdog = True
         self._last_command_t = 0.0
         self._last_step_t = 0.0
         self._lock = threading.Lock()
@@ -80,7 +83,9 @@ class SetpointShaper:
             if not self.watchdog_tripped and now - self._last_command_t > self.watchdog_s:
                 self.watchdog_tripped = True
                 self.target = self.setpoint.copy()
-                logger.warning(
+                # A passive leader arm gets no commands by design: its trips are not worth a warning.
+                log = logger.warning if self.log_watchdog else logger.debug
+                log(
                     "No action for %.0f ms (watchdog %.0f ms): holding position.",
                     (now - self._last_command_t) * 1e3,
                     self.watchdog_s * 1e3,
@@ -117,8 +122,12 @@ class ArmBackend(ABC):
     def disconnect(self) -> None:
         """Damp, then torque off, then close the link."""
 
-    def set_passive(self, passive: bool) -> None:
-        """Passive: no position gains, only damping, so a person can move the arm (calibration, leader arms)."""
+    def set_passive(self, passive: bool, kp_scale: float = 0.0) -> None:
+        """Passive: no position gains, light damping (and gravity compensation), so a person moves the arm by hand.
+
+        ``kp_scale`` > 0 keeps a light pull (``kp_scale * kp``) toward the commanded target while commands keep
+        arriving: the bilateral force feedback of a leader arm that is fed the follower's pose.
+        """
 
     @property
     def watchdog_tripped(self) -> bool:
@@ -190,6 +199,10 @@ class SimArm(ArmBackend):
     def hold(self) -> None:
         self._advance()
         self.shaper.hold()
+
+    def set_passive(self, passive: bool, kp_scale: float = 0.0) -> None:
+        # The simulation has no gains to drop; a passive (leader) arm just stops warning about missing commands.
+        self.shaper.log_watchdog = not passive
 
     def disconnect(self) -> None:
         self._connected = False

@@ -3,6 +3,7 @@
 Kept light on purpose (imported by ``import lerobot_recap``): no numpy, python-can or zmq here.
 """
 
+import math
 from dataclasses import dataclass, field
 
 from lerobot.cameras import CameraConfig
@@ -44,6 +45,39 @@ def default_realsense_cameras() -> dict[str, CameraConfig]:
 
 
 @dataclass
+class YamGravityConfig:
+    """Gravity compensation in the CAN servo loop: a planar point-mass model of joints 2..4 (see ``gravity.py``).
+
+    Defaults are estimates from I2RT's public YAM model (upper arm 1.47 kg, forearm 0.98 kg, wrist + gripper about
+    1.4 kg); tune ``factors`` per arm on hardware. The torque is sent in the MIT frame's feed-forward field, clamped
+    to ``max_torque_nm`` and to the motor's own range.
+    """
+
+    enabled: bool = True
+    """Send gravity feed-forward torque (`can` backend and `lerobot-recap-yam-server --backend=can`)."""
+    link_mass_kg: tuple[float, float, float] = (1.47, 0.98, 1.37)
+    """Masses of the upper arm, the forearm and the wrist + hand + gripper."""
+    link_length_m: tuple[float, float] = (0.264, 0.252)
+    """Distances joint 2 -> joint 3 and joint 3 -> joint 4."""
+    com_m: tuple[float, float, float] = (0.129, 0.146, 0.07)
+    """Distance of each link's centre of mass from its proximal joint, along the link."""
+    zero_elevation_rad: tuple[float, float, float] = (0.0, math.pi, math.pi)
+    """Elevation of each link above the horizontal with all joints at zero (folded: upper arm forward, forearm back)."""
+    signs: tuple[float, float, float] = (1.0, -1.0, 1.0)
+    """How a positive turn of joints 2, 3, 4 changes the elevation of the links beyond it (+1 raises, -1 lowers)."""
+    factors: tuple[float, ...] = (1.0, 1.1, 1.1, 1.2, 1.0, 1.0)
+    """Per-joint scale of the model torque, joints 1..6 (I2RT's tuning for the YAM)."""
+    max_torque_nm: tuple[float, ...] = (5.0, 20.0, 15.0, 5.0, 3.0, 3.0, 0.0)
+    """Bound of the feed-forward torque per motor (joints 1..6, gripper); the motor's MIT range bounds it too."""
+
+    def validate(self, where: str) -> None:
+        for name, size in (("link_mass_kg", 3), ("link_length_m", 2), ("com_m", 3), ("zero_elevation_rad", 3),
+                           ("signs", 3), ("factors", 6), ("max_torque_nm", 7)):
+            if len(getattr(self, name)) != size:
+                raise ValueError(f"{where}.gravity.{name} needs {size} values, got {len(getattr(self, name))}.")
+
+
+@dataclass
 class YamArmConfig:
     """Where one YAM arm is reached, and its servo gains."""
 
@@ -59,6 +93,8 @@ class YamArmConfig:
     """MIT-mode position gains per motor (joints 1..6, gripper)."""
     kd: tuple[float, ...] = (5.0, 5.0, 5.0, 1.5, 1.5, 1.5, 0.5)
     """MIT-mode velocity gains per motor (joints 1..6, gripper)."""
+    passive_kd: tuple[float, ...] = (0.1, 0.1, 0.1, 0.3, 0.05, 0.05, 0.05)
+    """Velocity gains while passive (calibration): light damping, so the arm moves freely by hand."""
     directions: tuple[int, ...] = (1, 1, 1, 1, 1, 1, 1)
     """Sign from motor angle to joint angle per motor; written to the calibration file as its drive mode."""
 
@@ -94,6 +130,8 @@ class YamBimanualConfig(RobotConfig):
     """If no action arrives for this long the arms hold their setpoint (at most 0.4 s, the motors' own timeout)."""
     control_hz: float = 250.0
     """Rate of the CAN servo loop that keeps sending the held targets (`can` backend)."""
+    gravity: YamGravityConfig = field(default_factory=YamGravityConfig)
+    """Gravity feed-forward torque added to the PD hold (`can` backend)."""
     can_bitrate: int = 1_000_000
     """Classic CAN bitrate of the arms."""
     motor_reply_timeout_s: float = 0.1
@@ -121,8 +159,9 @@ class YamBimanualConfig(RobotConfig):
             )
         if self.zmq_encoding not in ("msgpack", "json"):
             raise ValueError(f"--robot.zmq_encoding={self.zmq_encoding!r}: use `msgpack` or `json`.")
+        self.gravity.validate("--robot")
         for side, arm in (("left_arm", self.left_arm), ("right_arm", self.right_arm)):
-            for name in ("kp", "kd", "directions"):
+            for name in ("kp", "kd", "passive_kd", "directions"):
                 if len(getattr(arm, name)) != len(ARM_JOINTS):
                     raise ValueError(f"--robot.{side}.{name} needs {len(ARM_JOINTS)} values (6 joints + gripper).")
             if any(d not in (-1, 1) for d in arm.directions):

@@ -6,13 +6,15 @@ Protocol (classic CAN, 8-byte frames, standard IDs):
   feed-forward torque (12), each mapped linearly onto the motor's range;
 - from a motor (arbitration ID = its feedback ID, motor ID + 0x10 on YAM): ``err<<4 | id``, position (16 bits),
   velocity (12), torque (12), MOSFET and rotor temperatures.
-python-can is imported only when a chain opens.
+Other devices on the same bus (the leader's teaching-handle encoder) are reached through :meth:`DamiaoChain.send_raw`
+and :meth:`DamiaoChain.listen`. python-can is imported only when a chain opens.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,6 +130,7 @@ class DamiaoChain:
         self.models = models
         self.ids = tuple(range(1, len(models) + 1))
         self._bus = None
+        self._listeners: dict[int, Callable[[bytes], None]] = {}
 
     def open(self) -> None:
         try:
@@ -149,9 +152,17 @@ class DamiaoChain:
             self._bus = None
 
     def _send(self, motor_id: int, data: bytes) -> None:
+        self.send_raw(motor_id, data)
+
+    def send_raw(self, arbitration_id: int, data: bytes) -> None:
+        """Send one standard-ID frame (motor frames and the frames of other devices on this arm's bus)."""
         import can
 
-        self._bus.send(can.Message(arbitration_id=motor_id, data=data, is_extended_id=False))
+        self._bus.send(can.Message(arbitration_id=arbitration_id, data=data, is_extended_id=False))
+
+    def listen(self, arbitration_id: int, handler: Callable[[bytes], None]) -> None:
+        """Hand frames with ``arbitration_id`` (not a motor's feedback) to ``handler`` during :meth:`poll`."""
+        self._listeners[arbitration_id] = handler
 
     def send_special(self, command: int) -> None:
         for motor_id in self.ids:
@@ -169,6 +180,8 @@ class DamiaoChain:
             motor_id = message.arbitration_id - FEEDBACK_ID_OFFSET
             if motor_id in self.ids and len(message.data) == 8:
                 received[motor_id] = decode_feedback(self.models[motor_id - 1], bytes(message.data))
+            elif message.arbitration_id in self._listeners:
+                self._listeners[message.arbitration_id](bytes(message.data))
             message = self._bus.recv(0.0)
         return received
 

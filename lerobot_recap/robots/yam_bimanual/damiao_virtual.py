@@ -1,7 +1,9 @@
 """Simulated Damiao motors answering on a python-can bus (``virtual`` interface): the protocol-level test double.
 
 They decode the real frames (enable/disable/zero, MIT commands) and answer with real feedback frames, so the
-driver is exercised byte for byte without hardware. A motor can be made silent from the start or mid-run.
+driver is exercised byte for byte without hardware. A motor can be made silent from the start or mid-run. With
+``handle=True`` a simulated teaching handle answers polls too (a leader arm): tests set ``handle_position_rad`` and
+``handle_buttons`` to play the operator.
 """
 
 from __future__ import annotations
@@ -20,15 +22,27 @@ from lerobot_recap.robots.yam_bimanual.damiao import (
     encode_feedback,
     special_frame,
 )
+from lerobot_recap.robots.yam_bimanual.teaching_handle import (
+    HANDLE_POLL,
+    HANDLE_REPLY_ID,
+    HANDLE_REQUEST_ID,
+    HandleCodec,
+)
 
 
 class VirtualDamiaoArm:
     """Motors 1..n on ``channel``: each tracks its MIT position target when enabled (first order per frame)."""
 
     def __init__(self, channel: str, models: tuple[str, ...], initial_position=None, silent: set[int] = frozenset(),
-                 interface: str = "virtual"):
+                 interface: str = "virtual", handle: bool = False, handle_codec: HandleCodec | None = None):
         import can
 
+        self.handle = handle
+        self.handle_codec = handle_codec or HandleCodec()
+        self.handle_position_rad = 0.0
+        self.handle_buttons = (False, False)
+        self.handle_silent = False
+        self.handle_polls = 0
         self.models = models
         self.position = np.zeros(len(models)) if initial_position is None else np.array(initial_position, float)
         self.enabled = np.zeros(len(models), dtype=bool)
@@ -56,6 +70,9 @@ class VirtualDamiaoArm:
             if message is None:
                 continue
             motor_id = message.arbitration_id
+            if self.handle and motor_id == HANDLE_REQUEST_ID and bytes(message.data) == HANDLE_POLL:
+                self._answer_handle()
+                continue
             if not 1 <= motor_id <= len(self.models) or motor_id in self.silent:
                 continue
             self.frames_seen += 1
@@ -75,3 +92,12 @@ class VirtualDamiaoArm:
             feedback = Feedback(motor_id, 1 if self.enabled[i] else 0, self.position[i], 0.0, 0.0, 30, 32)
             reply = encode_feedback(self.models[i], feedback)
             self._bus.send(can.Message(arbitration_id=motor_id + FEEDBACK_ID_OFFSET, data=reply, is_extended_id=False))
+
+    def _answer_handle(self) -> None:
+        import can
+
+        self.handle_polls += 1
+        if self.handle_silent:
+            return
+        reply = self.handle_codec.encode(self.handle_position_rad, 0.0, self.handle_buttons)
+        self._bus.send(can.Message(arbitration_id=HANDLE_REPLY_ID, data=reply, is_extended_id=False))

@@ -32,6 +32,11 @@ SIM_HOME_JOINTS = np.array([0.0, 0.6, 0.6, 0.0, 0.0, 0.0, 0.5])
 """Pose the simulated arms start in (joint space, gripper half open)."""
 
 
+def _identity_map() -> JointMap:
+    """Motor angle = joint angle, gripper over the default stroke: lets the arms run before calibration exists."""
+    return JointMap.from_calibration(default_arm_calibration((1,) * len(ARM_JOINTS)))
+
+
 def arm_feature_names(side: str) -> list[str]:
     return [f"{side}_{joint}.pos" for joint in ARM_JOINTS]
 
@@ -96,19 +101,25 @@ class YamBimanual(Robot):
 
     @check_if_already_connected
     def connect(self, calibrate: bool = True) -> None:
-        if not self.is_calibrated:
-            if not calibrate:
-                raise RuntimeError(
-                    f"{self} has no calibration at {self.calibration_fpath}: run "
-                    f"`lerobot-calibrate --robot.type=yam_bimanual --robot.id={self.id}` first."
-                )
+        # The simulated arms calibrate without an operator, so they never need the pending mode below.
+        if not self.is_calibrated and (calibrate or self.config.backend == "sim"):
             self.calibrate()
-        self._maps = {side: JointMap.from_calibration(self.calibration, f"{side}_") for side in SIDES}
-        arms = {side: self._make_arm(side) for side in SIDES}
+        pending = not self.is_calibrated
+        if pending:
+            # `lerobot-calibrate` connects with calibrate=False, then calls calibrate(): the arms come up limp
+            # (no gravity model: it needs the joint zero being measured) and actions are refused until then.
+            logger.warning("%s has no calibration yet: its arms connect limp and actions are refused until "
+                           "`lerobot-calibrate` has run.", self)
+            self._maps = {side: _identity_map() for side in SIDES}
+        else:
+            self._maps = {side: JointMap.from_calibration(self.calibration, f"{side}_") for side in SIDES}
+        arms = {side: self._make_arm(side, gravity=not pending) for side in SIDES}
         try:
             for arm in arms.values():
                 arm.connect()
                 self.arms[arm.name] = arm
+                if pending:
+                    arm.set_passive(True)
             for name, cam in self.cameras.items():
                 try:
                     cam.connect()
@@ -141,7 +152,7 @@ class YamBimanual(Robot):
     def _arm_config(self, side: str) -> YamArmConfig:
         return self.config.left_arm if side == "left" else self.config.right_arm
 
-    def _make_arm(self, side: str) -> ArmBackend:
+    def _make_arm(self, side: str, gravity: bool = True) -> ArmBackend:
         cfg = self.config
         velocity = self._maps[side].motor_velocity_limits(cfg.max_joint_velocity, cfg.max_gripper_velocity)
         arm_cfg = self._arm_config(side)
@@ -151,7 +162,12 @@ class YamBimanual(Robot):
             return SimArm(name, home, velocity, cfg.watchdog_s, cfg.sim_time_constant_s)
         if cfg.backend == "can":
             from lerobot_recap.robots.yam_bimanual.can_arm import CanArm
+            from lerobot_recap.robots.yam_bimanual.gravity import GravityModel, make_feedforward
 
+            feedforward = None
+            if gravity and cfg.gravity.enabled:
+                joint_map = self._maps[side]
+                feedforward = make_feedforward(GravityModel(cfg.gravity), joint_map.offset, joint_map.direction)
             return CanArm(
                 name,
                 channel=arm_cfg.channel,
@@ -164,6 +180,9 @@ class YamBimanual(Robot):
                 control_hz=cfg.control_hz,
                 reply_timeout_s=cfg.motor_reply_timeout_s,
                 damping_s=cfg.disconnect_damping_s,
+                passive_kd=np.array(arm_cfg.passive_kd),
+                feedforward=feedforward,
+                max_torque_nm=cfg.gravity.max_torque_nm,
             )
         from lerobot_recap.robots.yam_bimanual.zmq_arm import ZmqArm
 
@@ -172,9 +191,10 @@ class YamBimanual(Robot):
     def calibrate(self) -> None:
         """Zero offsets, directions and gripper range per arm, saved under LeRobot's calibration dir by ``id``.
 
-        The simulated arms need no operator: the default calibration is written. Real arms go limp (damping
-        only) and the operator poses them: all joints at their zero (the folded rest pose), grippers closed,
-        then grippers fully open.
+        The simulated arms need no operator: the default calibration is written. Real arms go limp (light damping,
+        no gravity compensation: hold them) and the operator poses them: all joints at their zero (the folded rest
+        pose), grippers closed, then grippers fully open. Already connected arms (``lerobot-calibrate`` connects
+        first) are used as they are; otherwise both arms are connected for the procedure and released after it.
         """
         calibration = {}
         if self.config.backend == "sim":
@@ -183,20 +203,26 @@ class YamBimanual(Robot):
                 calibration.update({f"{side}_{k}": v for k, v in arm.items()})
         else:
             calibration = self._calibrate_interactively()
+        maps = {side: JointMap.from_calibration(calibration, f"{side}_") for side in SIDES}  # validates first
         self.calibration = calibration
         self._save_calibration()
+        if self.arms:
+            self._maps = maps
         logger.info("Calibration saved to %s", self.calibration_fpath)
 
     def _calibrate_interactively(self) -> dict:
-        # Identity maps let the backends run before the real calibration exists.
-        identity = JointMap.from_calibration(
-            {f"{s}_{k}": v for s in SIDES for k, v in default_arm_calibration((1,) * 7).items()}, "left_"
-        )
-        self._maps = {side: identity for side in SIDES}
-        arms = {side: self._make_arm(side) for side in SIDES}
+        owned = not self.arms
+        if owned:
+            # Identity maps let the backends run before the real calibration exists.
+            self._maps = {side: _identity_map() for side in SIDES}
+            # No gravity feed-forward while calibrating: its model needs the joint zero this step measures.
+            arms = {side: self._make_arm(side, gravity=False) for side in SIDES}
+        else:
+            arms = {side: self.arms[f"{side} arm"] for side in SIDES}
         try:
             for arm in arms.values():
-                arm.connect()
+                if not arm.is_connected:
+                    arm.connect()
                 arm.set_passive(True)
             input(
                 f"Calibrating {self}: both arms are limp. Put every joint at its zero (the folded rest pose) "
@@ -206,9 +232,16 @@ class YamBimanual(Robot):
             input("Now open both grippers fully by hand, then press ENTER...")
             opened = {side: arms[side].read().position for side in SIDES}
         finally:
-            for arm in arms.values():
-                if arm.is_connected:
-                    arm.disconnect()
+            if owned:
+                for arm in arms.values():
+                    if arm.is_connected:
+                        arm.disconnect()
+            else:
+                # A connected robot stays drivable: hold the pose the operator left (gravity model from the next
+                # connect, once the zero is known).
+                for arm in arms.values():
+                    if arm.is_connected:
+                        arm.set_passive(False)
         calibration = {}
         for side in SIDES:
             arm = default_arm_calibration(
@@ -264,6 +297,11 @@ class YamBimanual(Robot):
 
     @check_if_not_connected
     def send_action(self, action: dict) -> dict:
+        if not self.is_calibrated:
+            raise RuntimeError(
+                f"{self} is not calibrated: run `lerobot-calibrate --robot.type=yam_bimanual "
+                f"--robot.backend={self.config.backend} --robot.id={self.id}` before sending actions."
+            )
         missing = [k for k in self.action_features if k not in action]
         if missing:
             raise ValueError(f"{self}: action lacks {missing}; a yam_bimanual action has the 14 keys {list(self.action_features)}.")

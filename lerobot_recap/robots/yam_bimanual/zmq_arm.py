@@ -2,9 +2,10 @@
 
 Wire protocol (msgpack or JSON, never pickle), motor space, version 1:
 - client -> server on ``tcp://host:port`` (PUSH -> PULL): ``{"v": 1, "type": "command", "position": [7 floats]}``,
-  ``{"v": 1, "type": "hold"}``, ``{"v": 1, "type": "passive", "on": bool}``;
+  ``{"v": 1, "type": "hold"}``, ``{"v": 1, "type": "passive", "on": bool, "kp_scale": float (optional, [0, 1])}``;
 - server -> client on ``tcp://host:port+1`` (PUB -> SUB): ``{"v": 1, "type": "state", "seq": int,
-  "position": [7], "velocity": [7], "effort": [7], "watchdog": bool, "fault": str | null}``.
+  "position": [7], "velocity": [7], "effort": [7], "watchdog": bool, "fault": str | null,
+  "buttons": [bool, bool] (optional: a leader arm's handle buttons)}``.
 Both sides keep only the newest message (``ZMQ_CONFLATE``): latest-value semantics, no stale backlog. ZMQ
 reconnects by itself, so a restarted server is picked up without restarting LeRobot.
 """
@@ -71,13 +72,22 @@ def decode(payload: bytes, encoding: str) -> dict[str, Any]:
         raise ProtocolError(f"unknown message type {kind!r}; expected one of {MESSAGE_TYPES}")
     if kind == "command":
         message["position"] = _vector(message, "position")
-    elif kind == "passive" and not isinstance(message.get("on"), bool):
-        raise ProtocolError("'passive' needs a boolean 'on'")
+    elif kind == "passive":
+        if not isinstance(message.get("on"), bool):
+            raise ProtocolError("'passive' needs a boolean 'on'")
+        scale = message.get("kp_scale", 0.0)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0.0 <= scale <= 1.0:
+            raise ProtocolError(f"'kp_scale' must be a number in [0, 1], got {str(scale)[:40]}")
+        message["kp_scale"] = float(scale)
     elif kind == "state":
         for key in ("position", "velocity", "effort"):
             message[key] = _vector(message, key)
         if message.get("fault") is not None and not isinstance(message["fault"], str):
             raise ProtocolError("'fault' must be a string or null")
+        buttons = message.get("buttons", [False, False])
+        if not isinstance(buttons, list) or len(buttons) != 2 or not all(isinstance(b, bool) for b in buttons):
+            raise ProtocolError(f"'buttons' must be a list of 2 booleans, got {str(buttons)[:40]}")
+        message["buttons"] = buttons
     return message
 
 
@@ -168,7 +178,8 @@ class ZmqArm(ArmBackend):
             )
         if self._state.get("fault"):
             raise ArmFaultError(f"{self.name} (server {self.endpoint}): {self._state['fault']}")
-        return ArmState(*(np.array(self._state[k]) for k in ("position", "velocity", "effort")))
+        return ArmState(*(np.array(self._state[k]) for k in ("position", "velocity", "effort")),
+                        buttons=tuple(self._state["buttons"]))
 
     def _send(self, message: dict) -> None:
         import zmq
@@ -185,8 +196,8 @@ class ZmqArm(ArmBackend):
     def hold(self) -> None:
         self._send({"type": "hold"})
 
-    def set_passive(self, passive: bool) -> None:
-        self._send({"type": "passive", "on": passive})
+    def set_passive(self, passive: bool, kp_scale: float = 0.0) -> None:
+        self._send({"type": "passive", "on": passive, "kp_scale": float(kp_scale)})
 
     def disconnect(self) -> None:
         # The server keeps owning the arm: with no more commands its watchdog holds the pose.

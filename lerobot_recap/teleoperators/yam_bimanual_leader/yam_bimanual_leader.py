@@ -1,4 +1,10 @@
-"""``yam_bimanual_leader``: two YAM leader arms with teaching handles, producing ``yam_bimanual`` actions."""
+"""``yam_bimanual_leader``: two YAM leader arms with teaching handles, producing ``yam_bimanual`` actions.
+
+Backends: ``sim`` (a scripted operator), ``can`` (each leader arm on its own CAN channel, driven by the same servo
+loop as the follower: passive, light damping, gravity compensation, the handle polled on the bus) and ``zmq``
+(``lerobot-recap-yam-server --arm=leader`` next to the arms). Leader arms are calibrated like the follower (joint
+zero at the folded rest pose, directions), stored under LeRobot's teleoperator calibration dir by ``id``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from lerobot.teleoperators.teleoperator import Teleoperator
 from lerobot.teleoperators.utils import TeleopEvents
 from lerobot.utils.decorators import check_if_already_connected, check_if_not_connected
 
+from lerobot_recap.robots.yam_bimanual.arm import ArmBackend
+from lerobot_recap.robots.yam_bimanual.calibration import JointMap, default_arm_calibration
 from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import ARM_JOINTS
 from lerobot_recap.teleoperators.yam_bimanual_leader.config_yam_bimanual_leader import YamBimanualLeaderConfig
 
@@ -19,6 +27,11 @@ logger = logging.getLogger(__name__)
 SIDES = ("left", "right")
 LEADER_HOME_JOINTS = np.array([0.0, 0.6, 0.6, 0.0, 0.0, 0.0])
 """Pose the simulated leader arms oscillate around (the simulated followers start there too)."""
+
+
+def _identity_map() -> JointMap:
+    """Motor angle = joint angle and the handle squeeze as is: lets the arms run before calibration exists."""
+    return JointMap.from_calibration(default_arm_calibration((1,) * len(ARM_JOINTS), gripper_open=1.0))
 
 
 class SimLeaderArm:
@@ -45,7 +58,10 @@ class SimLeaderArm:
 class YamBimanualLeader(Teleoperator):
     """Reads both leader arms; action keys match ``yam_bimanual`` (``left_joint_1.pos`` ... ``right_gripper.pos``).
 
-    The handle trigger maps to the follower gripper as ``1 - trigger`` (squeeze to close, gripper 0 = closed).
+    The handle trigger maps to the follower gripper as ``1 - squeeze`` (squeeze to close, gripper 0 = closed); a
+    handle button held on either arm sets its configured teleop event (``get_teleop_events``). With
+    ``bilateral_kp`` > 0, ``send_feedback`` (the follower pose) pulls the leader arms toward it at that fraction of
+    their kp; when feedback stops the arms float freely again.
     """
 
     config_class = YamBimanualLeaderConfig
@@ -54,7 +70,9 @@ class YamBimanualLeader(Teleoperator):
     def __init__(self, config: YamBimanualLeaderConfig):
         super().__init__(config)
         self.config = config
-        self._arms: dict[str, SimLeaderArm] = {}
+        self._arms: dict[str, SimLeaderArm | ArmBackend] = {}
+        self._maps: dict[str, JointMap] = {}
+        self._squeeze: dict[str, float] = {side: 0.0 for side in SIDES}
         self._buttons: dict[str, tuple[bool, bool]] = {side: (False, False) for side in SIDES}
 
     @cached_property
@@ -72,29 +90,129 @@ class YamBimanualLeader(Teleoperator):
 
     @property
     def is_calibrated(self) -> bool:
-        # The simulated leaders need no calibration.
-        return True
+        if self.config.backend == "sim":
+            return True  # the scripted operator needs no calibration
+        return all(f"{side}_{joint}" in self.calibration for side in SIDES for joint in ARM_JOINTS)
 
     @check_if_already_connected
     def connect(self, calibrate: bool = True) -> None:
-        self._arms = {side: SimLeaderArm(self.config, phase=i * np.pi / 2) for i, side in enumerate(SIDES)}
-        for arm in self._arms.values():
-            arm.connect()
-        logger.info("%s connected (backend %s).", self, self.config.backend)
+        if self.config.backend == "sim":
+            self._arms = {side: SimLeaderArm(self.config, phase=i * np.pi / 2) for i, side in enumerate(SIDES)}
+            for arm in self._arms.values():
+                arm.connect()
+            logger.info("%s connected (backend sim).", self)
+            return
+        if not self.is_calibrated and calibrate:
+            self.calibrate()
+        pending = not self.is_calibrated
+        if pending:
+            # `lerobot-calibrate` connects with calibrate=False and calls calibrate() next: until then the arms
+            # float without gravity model (it needs the zero being measured) and get_action is refused.
+            logger.warning("%s has no calibration yet: actions are refused until `lerobot-calibrate` has run.", self)
+            self._maps = {side: _identity_map() for side in SIDES}
+        else:
+            self._maps = {side: JointMap.from_calibration(self.calibration, f"{side}_") for side in SIDES}
+        arms = {side: self._make_arm(side, gravity=not pending) for side in SIDES}
+        try:
+            for side, arm in arms.items():
+                arm.connect()
+                self._arms[side] = arm
+                arm.set_passive(True, 0.0 if pending else self.config.bilateral_kp)
+        except BaseException:
+            self._shutdown_arms()
+            raise
+        logger.info("%s connected (backend %s); the leader arms float.", self, self.config.backend)
+
+    def _make_arm(self, side: str, gravity: bool = True) -> ArmBackend:
+        cfg = self.config
+        arm_cfg = cfg.left_arm if side == "left" else cfg.right_arm
+        name = f"{side} leader arm"
+        if cfg.backend == "zmq":
+            from lerobot_recap.robots.yam_bimanual.zmq_arm import ZmqArm
+
+            return ZmqArm(name, arm_cfg.host, arm_cfg.port, cfg.zmq_timeout_s, cfg.zmq_encoding)
+        from lerobot_recap.robots.yam_bimanual.can_arm import LeaderCanArm
+        from lerobot_recap.robots.yam_bimanual.gravity import GravityModel, make_feedforward
+        from lerobot_recap.robots.yam_bimanual.teaching_handle import HandleCodec
+
+        feedforward = None
+        if gravity and cfg.gravity.enabled:
+            joint_map = self._maps[side]
+            feedforward = make_feedforward(GravityModel(cfg.gravity), joint_map.offset, joint_map.direction)
+        return LeaderCanArm(
+            name, arm_cfg.channel, arm_cfg.can_interface, 1_000_000,
+            kp=np.array(arm_cfg.kp), kd=np.array(arm_cfg.passive_kd), max_velocity=np.full(6, 3.0),
+            watchdog_s=cfg.watchdog_s, handle_codec=HandleCodec(range_rad=cfg.handle_range_rad),
+            handle_request_id=cfg.handle_request_id, handle_reply_id=cfg.handle_reply_id,
+            control_hz=cfg.control_hz, reply_timeout_s=cfg.motor_reply_timeout_s, damping_s=cfg.disconnect_damping_s,
+            passive_kd=np.array(arm_cfg.passive_kd), feedforward=feedforward, max_torque_nm=cfg.gravity.max_torque_nm,
+        )
 
     def calibrate(self) -> None:
-        pass
+        """Joint zero of both leader arms: the operator folds them into the rest pose and presses ENTER.
+
+        The arms float freely meanwhile (light damping, no gravity compensation: it needs this very zero). The
+        gripper entry stores the handle squeeze range (0..1), so the leader's joint map reads it unchanged.
+        """
+        if self.config.backend == "sim":
+            return
+        owned = not self._arms
+        if owned:
+            self._maps = {side: _identity_map() for side in SIDES}
+            arms = {side: self._make_arm(side, gravity=False) for side in SIDES}
+        else:
+            arms = dict(self._arms)
+        try:
+            for arm in arms.values():
+                if not arm.is_connected:
+                    arm.connect()
+                arm.set_passive(True)
+            input(f"Calibrating {self}: fold both leader arms into their rest pose (every joint at zero), "
+                  "then press ENTER...")
+            zero = {side: arms[side].read().position for side in SIDES}
+        finally:
+            if owned:
+                for arm in arms.values():
+                    if arm.is_connected:
+                        arm.disconnect()
+        calibration = {}
+        for side in SIDES:
+            arm_cfg = self.config.left_arm if side == "left" else self.config.right_arm
+            arm = default_arm_calibration(
+                tuple(arm_cfg.directions) + (1,), zero_motor_position=zero[side], gripper_closed=0.0, gripper_open=1.0
+            )
+            calibration.update({f"{side}_{k}": v for k, v in arm.items()})
+        self.calibration = calibration
+        self._save_calibration()
+        if self._arms:
+            self._maps = {side: JointMap.from_calibration(calibration, f"{side}_") for side in SIDES}
+        logger.info("Leader calibration saved to %s", self.calibration_fpath)
 
     def configure(self) -> None:
         pass
 
+    def _read_side(self, side: str) -> tuple[np.ndarray, float, tuple[bool, bool]]:
+        """Joints 1..6 (rad), handle squeeze in [0, 1], (top, second) buttons."""
+        arm = self._arms[side]
+        if isinstance(arm, SimLeaderArm):
+            return arm.read()
+        state = arm.read()
+        joint = self._maps[side].to_joint(state.position)
+        return joint[:6], float(joint[6]), tuple(state.buttons)
+
     @check_if_not_connected
     def get_action(self) -> dict[str, float]:
+        if not self.is_calibrated:
+            raise RuntimeError(
+                f"{self} is not calibrated: run `lerobot-calibrate --teleop.type=yam_bimanual_leader "
+                f"--teleop.backend={self.config.backend} --teleop.id={self.id}` first."
+            )
         action: dict[str, float] = {}
-        for side, arm in self._arms.items():
-            joints, trigger, buttons = arm.read()
+        for side in SIDES:
+            joints, squeeze, buttons = self._read_side(side)
+            self._squeeze[side] = squeeze
             self._buttons[side] = buttons
-            values = list(map(float, joints)) + [1.0 - trigger]
+            values = list(map(float, joints)) + [1.0 - squeeze]
             action.update({f"{side}_{joint}.pos": v for joint, v in zip(ARM_JOINTS, values, strict=True)})
         return action
 
@@ -108,9 +226,26 @@ class YamBimanualLeader(Teleoperator):
 
     @check_if_not_connected
     def send_feedback(self, feedback: dict[str, float]) -> None:
-        # The simulated operator does not feel force feedback; accepted so bilateral configs run unchanged.
-        pass
+        """Bilateral mode: the follower pose becomes each leader arm's (lightly pulled) target."""
+        if self.config.bilateral_kp <= 0 or self.config.backend == "sim" or not self.is_calibrated:
+            return  # the scripted operator feels nothing; uncalibrated arms are never pulled anywhere
+        for side in SIDES:
+            names = [f"{side}_{joint}.pos" for joint in ARM_JOINTS[:6]]
+            if not all(n in feedback for n in names):
+                continue
+            joint = np.array([float(feedback[n]) for n in names] + [self._squeeze[side]])
+            self._arms[side].command(self._maps[side].to_motor(joint))
+
+    def _shutdown_arms(self) -> None:
+        for arm in list(self._arms.values()):
+            if isinstance(arm, SimLeaderArm):
+                continue
+            try:
+                arm.disconnect()
+            except Exception:  # noqa: BLE001  (keep going: the other arm must still be released)
+                logger.exception("Error while disconnecting %s", arm.name)
+        self._arms = {}
 
     @check_if_not_connected
     def disconnect(self) -> None:
-        self._arms = {}
+        self._shutdown_arms()
