@@ -1,14 +1,23 @@
-"""lerobot-recap-pipeline: run the RECAP stages through their stock entry points, with a stage table and a report.
+"""lerobot-recap-pipeline: every RECAP stage through its stock entry point, with a live stage table and a report.
 
-With no arguments it runs the embedded default: it generates a small simulated hand-over dataset
-(`lerobot-recap-generate`), annotates it (`lerobot-recap-annotate`), trains a tiny value model with stock
-`lerobot-train --policy.type=recap_value`, and relabels the advantage indicator (`lerobot-recap-label`), on CPU.
-Each stage is a subprocess whose command is printed so it can be rerun by hand; a finished stage is not rerun
-(its marker lives in `<output_dir>/stages/`) unless `--force_stages` names it. The policy stages (SFT, stage-3 and
-full-RECAP fine-tuning with `--policy.type=pi06_recap`) and the evaluation are not chained yet: the report lists
-them as pending rather than pretending.
+With no arguments it runs the embedded default on CPU: it generates the simulated hand-over dataset
+(`lerobot-recap-generate`), annotates it (stage 1, `lerobot-recap-annotate`), fine-tunes a tiny `pi06_recap` on the
+demonstrations (stage 2, stock `lerobot-train`), trains the value model (stage 4, `lerobot-train
+--policy.type=recap_value`), relabels the indicator (stage 5, `lerobot-recap-label`), then fine-tunes three policies
+from the stage-2 checkpoint on the same data for the same steps, differing only in the indicator they see:
+
+- `bc`: plain behaviour cloning on the mixed data, no indicator (the baseline);
+- `recorded`: stage 3, the recorded indicator (human frames positive, autonomous frames unlabeled);
+- `recap`: stage 6, full RECAP (the value-model indicator);
+
+and evaluates each with stock `lerobot-eval` (conditioned positive), reporting success rates with 95% Wilson
+intervals. Every command is printed so it can be rerun by hand; a finished stage is not rerun (its marker lives in
+`<output_dir>/stages/`) unless `--force_stages` names it.
+
+On a user's dataset (`--dataset_root`) the same stages run with the sizes and launcher given (for example
+`--policy_size=full --policy_base_model=lerobot/pi05_base --launcher='[accelerate,launch,--num_processes=2]'`);
+the simulated evaluation is skipped unless `--eval_env` names a LeRobot env that matches the data.
 """
-
 
 import json
 import logging
@@ -17,43 +26,98 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lerobot.configs import parser
 from lerobot.utils.utils import init_logging
 
-PENDING_STAGES = ("sft", "recorded_indicator", "full_recap", "eval")
+POLICY_VARIANTS = ("bc", "recorded", "recap")
+"""The three fine-tuned policies the evaluation compares (see the module docstring)."""
+VARIANT_TITLES = {
+    "bc": "(a) plain BC on mixed data, no indicator",
+    "recorded": "(b) stage 3: recorded indicator",
+    "recap": "(c) stage 6: full RECAP, conditioned positive",
+}
 
 
 @dataclass
 class PipelineConfig:
-    """lerobot-recap-pipeline: RECAP stages 1, 4 and 5 (plus data generation) through the stock CLIs."""
+    """lerobot-recap-pipeline: RECAP stages 1 to 6 and the evaluation through the stock CLIs."""
 
     output_dir: Path = Path("outputs/recap_pipeline")
-    """Where datasets, checkpoints, stage markers and the report go."""
+    """Where datasets, checkpoints, stage markers, logs and the report go."""
     dataset_root: Path | None = None
     """An existing LeRobot v3.0 dataset to run on (default: generate the embedded simulated task)."""
-    n_demos: int = 8
+    full: bool = False
+    """Larger evaluation: 100 episodes for each of 3 seeds (overrides eval_episodes and eval_seeds)."""
+
+    # --- the embedded task ---------------------------------------------------------------------------------
+    n_demos: int = 20
     """Embedded default: scripted demonstrations to generate."""
-    n_autonomous: int = 10
-    """Embedded default: autonomous rollouts to generate."""
-    n_corrected: int = 6
+    n_autonomous: int = 20
+    """Embedded default: autonomous rollouts (with failures) to generate."""
+    n_corrected: int = 12
     """Embedded default: rollouts with operator corrections to generate."""
-    value_steps: int = 200
+    spawn_scale: float = 0.0
+    """Embedded default: randomization of the cube/target layout in [0, 1], for the data and the evaluation."""
+    data_seed: int = 0
+    """Seed of the generated data (the evaluation uses eval_seeds, never these episodes)."""
+
+    # --- policy stages (2, 3, 6) ---------------------------------------------------------------------------
+    policy_size: str = "tiny"
+    """pi06_recap size: tiny (CPU, minutes) or full (pi0.5's gemma_2b + gemma_300m; a GPU)."""
+    policy_base_model: str | None = None
+    """pi0.5 weights that stage 2 starts from (e.g. lerobot/pi05_base); none: random init (tiny)."""
+    sft_steps: int = 600
+    """Stage 2 training steps (on the demonstrations)."""
+    finetune_steps: int = 300
+    """Training steps of each fine-tune from the stage-2 checkpoint (bc, stage 3, stage 6)."""
+    policy_batch_size: int = 16
+    """Batch size of the policy stages."""
+    policy_args: list[str] = field(default_factory=lambda: ["--policy.delta_actions=true"])
+    """Extra flags for every pi06_recap training command (e.g. --peft.method_type=LORA)."""
+
+    # --- value and label stages (4, 5) ---------------------------------------------------------------------
+    value_steps: int = 300
     """Training steps of the value model."""
     value_size: str = "tiny"
-    """Value model size: tiny (CPU, minutes) or full (SigLIP so400m + Gemma3-270M; needs a GPU and Hub weights)."""
+    """Value model size: tiny (CPU, minutes) or full (SigLIP so400m + Gemma3-270M; a GPU and Hub weights)."""
+    value_args: list[str] = field(default_factory=lambda: ["--policy.optimizer_lr=1e-3"])
+    """Extra flags for the value training command."""
     batch_size: int = 16
     """Batch size of value training and labeling."""
     n_steps: int = 50
     """Advantage lookahead N of the relabel stage."""
     positive_fraction: float = 0.3
     """Fraction of autonomous frames labeled positive, per task."""
+
+    # --- evaluation ------------------------------------------------------------------------------------------
+    eval_env: str | None = "recap_handover"
+    """LeRobot env type of the evaluation (none: skip it, e.g. on real-robot data)."""
+    eval_episodes: int = 20
+    """Evaluation episodes per policy and seed."""
+    eval_seeds: list[int] = field(default_factory=lambda: [1000])
+    """Evaluation seeds (episodes of a seed start from seed, seed+1, ...; none overlaps the data)."""
+
+    # --- execution -------------------------------------------------------------------------------------------
     device: str = "cpu"
-    """Torch device of training and labeling."""
+    """Torch device of every stage."""
+    num_workers: int = 1
+    """DataLoader workers of the training and labeling stages."""
+    launcher: list[str] = field(default_factory=list)
+    """Prefix of the training commands, e.g. [accelerate,launch,--num_processes=2] (multi-GPU)."""
     force_stages: list[str] = field(default_factory=list)
-    """Stages to rerun even if finished (generate, annotate, value, label)."""
+    """Stages to rerun even if finished (names as in the stage table)."""
+
+    def __post_init__(self) -> None:
+        if self.full:
+            self.eval_episodes = max(self.eval_episodes, 100)
+            if len(self.eval_seeds) < 3:
+                self.eval_seeds = [1000, 2000, 3000]
+        if self.policy_size not in ("tiny", "full"):
+            raise ValueError(f"--policy_size={self.policy_size!r}: use tiny or full")
 
 
 @dataclass
@@ -71,128 +135,176 @@ def console_script(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
-def _run_stage(cfg: PipelineConfig, name: str, command: list[str], metric) -> StageResult:
-    marker = cfg.output_dir / "stages" / f"{name}.json"
-    if marker.exists() and name not in cfg.force_stages:
-        data = json.loads(marker.read_text())
-        logging.info("[%s] already done (%.0f s), skipping; --force_stages=[%s] reruns it", name, data["seconds"], name)
-        return StageResult(name, command, data["seconds"], data["metric"], skipped=True)
-    logging.info("[%s] %s", name, shlex.join(command))
-    start = time.time()
-    log_path = cfg.output_dir / "logs" / f"{name}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w") as log:
-        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    seconds = time.time() - start
-    if result.returncode != 0:
-        tail = log_path.read_text()[-3000:]
-        raise SystemExit(f"stage {name} failed (exit {result.returncode}); log: {log_path}\n{tail}")
-    value = metric()
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"seconds": seconds, "metric": value, "command": command}))
-    logging.info("[%s] done in %.0f s: %s", name, seconds, value)
-    return StageResult(name, command, seconds, value)
+class Pipeline:
+    """Runs the stages in order, keeps their results, prints the stage table as it grows."""
+
+    def __init__(self, cfg: PipelineConfig):
+        self.cfg = cfg
+        self.results: list[StageResult] = []
+        self.data_dir = cfg.output_dir / "data"
+        self.source = cfg.dataset_root or self.data_dir / "handover"
+        self.annotated = self.data_dir / "annotated"
+        self.labeled = self.data_dir / "labeled"
+
+    # -- running one stage ---------------------------------------------------------------------------------------
+    def run(self, name: str, command: list[str], metric: Callable[[], str]) -> StageResult:
+        cfg = self.cfg
+        marker = cfg.output_dir / "stages" / f"{name}.json"
+        if marker.exists() and name not in cfg.force_stages:
+            data = json.loads(marker.read_text())
+            logging.info("[%s] already done (%.0f s), skipping; --force_stages=[%s] reruns it", name, data["seconds"], name)
+            result = StageResult(name, command, data["seconds"], data["metric"], skipped=True)
+        else:
+            logging.info("[%s] %s", name, shlex.join(command))
+            log_path = cfg.output_dir / "logs" / f"{name}.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            start = time.time()
+            with log_path.open("w") as log:
+                returncode = subprocess.run(
+                    command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_stage_env(cfg)
+                ).returncode
+            seconds = time.time() - start
+            if returncode != 0:
+                tail = log_path.read_text()[-3000:]
+                raise SystemExit(
+                    f"stage {name} failed (exit {returncode}); log: {log_path}\n{tail}\n"
+                    f"Fix the cause and rerun the same lerobot-recap-pipeline command: finished stages are kept."
+                )
+            result = StageResult(name, command, seconds, metric())
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps({"seconds": seconds, "metric": result.metric, "command": command}))
+        self.results.append(result)
+        print(stage_table(self.results), flush=True)
+        return result
+
+    # -- commands ------------------------------------------------------------------------------------------------
+    def train_command(self, output_dir: Path, dataset: Path, steps: int, batch_size: int, policy: list[str]) -> list[str]:
+        cfg = self.cfg
+        train = [console_script("lerobot-train")] if not cfg.launcher else [
+            *cfg.launcher, "-m", "lerobot.scripts.lerobot_train"
+        ]
+        return [
+            *train, *policy, f"--policy.device={cfg.device}", "--policy.push_to_hub=false",
+            f"--dataset.repo_id=local/{dataset.name}", f"--dataset.root={dataset}", f"--output_dir={output_dir}",
+            f"--steps={steps}", f"--batch_size={batch_size}", f"--num_workers={cfg.num_workers}",
+            f"--save_freq={steps}", f"--log_freq={max(1, min(50, steps // 10))}", "--wandb.enable=false",
+        ] + (["--resume=false"] if not output_dir.exists() else [])
+
+    def policy_flags(self, init: Path | None, extra: list[str]) -> list[str]:
+        cfg = self.cfg
+        if init is not None:  # a fine-tune: weights, config and processors from the stage-2 checkpoint
+            return [f"--policy.path={init}", *extra]
+        flags = ["--policy.type=pi06_recap", f"--policy.size={cfg.policy_size}", *cfg.policy_args, *extra]
+        if cfg.policy_base_model:
+            flags.append(f"--policy.base_model={cfg.policy_base_model}")
+        return flags
+
+    def eval_command(self, checkpoint: Path, output_dir: Path, seed: int) -> list[str]:
+        cfg = self.cfg
+        command = [
+            console_script("lerobot-eval"), f"--policy.path={checkpoint}", f"--policy.device={cfg.device}",
+            f"--env.type={cfg.eval_env}", f"--eval.n_episodes={cfg.eval_episodes}",
+            f"--eval.batch_size={min(cfg.eval_episodes, 50)}", f"--seed={seed}", f"--output_dir={output_dir}",
+        ]
+        if cfg.eval_env == "recap_handover":
+            command.append(f"--env.spawn_scale={cfg.spawn_scale}")
+        return command
 
 
-def _print_table(results: list[StageResult]) -> str:
+def checkpoint_of(train_dir: Path) -> Path:
+    return train_dir / "checkpoints" / "last" / "pretrained_model"
+
+
+def _stage_env(cfg: PipelineConfig) -> dict[str, str]:
+    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "disabled")}
+    if cfg.device == "cpu" and cfg.num_workers > 0:
+        # Small models on a few cores: one compute thread beside the data workers beats oversubscribed threads.
+        env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def stage_table(results: list[StageResult]) -> str:
     lines = ["| stage | wall time | key metric | command |", "|---|---|---|---|"]
     for r in results:
         time_text = f"{r.seconds:.0f} s" + (" (earlier run)" if r.skipped else "")
         lines.append(f"| {r.name} | {time_text} | {r.metric} | `{shlex.join(r.command)}` |")
-    for name in PENDING_STAGES:
-        lines.append(f"| {name} | - | pending: not chained by the pipeline yet | - |")
-    table = "\n".join(lines)
-    print(table, flush=True)
-    return table
+    return "\n".join(lines)
 
 
 @parser.wrap()
 def pipeline(cfg: PipelineConfig) -> dict:
     from lerobot_recap.data.metadata import load_recap_metadata
+    from lerobot_recap.scripts import pipeline_report as report
 
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("WANDB_MODE", "disabled")
-    results: list[StageResult] = []
-    source = cfg.dataset_root
-    if source is None:
-        source = cfg.output_dir / "data" / "handover"
-        results.append(
-            _run_stage(
-                cfg,
-                "generate",
-                [console_script("lerobot-recap-generate"), f"--output_dir={source}", f"--n_demos={cfg.n_demos}",
-                 f"--n_autonomous={cfg.n_autonomous}", f"--n_corrected={cfg.n_corrected}", "--overwrite=true"],
-                lambda: f"{len(load_recap_metadata(source).episodes)} episodes",
-            )
+    p = Pipeline(cfg)
+    out = cfg.output_dir
+    if cfg.dataset_root is None:
+        p.run(
+            "generate",
+            [console_script("lerobot-recap-generate"), f"--output_dir={p.source}", f"--n_demos={cfg.n_demos}",
+             f"--n_autonomous={cfg.n_autonomous}", f"--n_corrected={cfg.n_corrected}",
+             f"--spawn_scale={cfg.spawn_scale}", f"--seed={cfg.data_seed}", "--overwrite=true"],
+            lambda: f"{len(load_recap_metadata(p.source).episodes)} episodes",
         )
-    annotated = cfg.output_dir / "data" / "annotated"
-    results.append(
-        _run_stage(
-            cfg,
-            "annotate",
-            [console_script("lerobot-recap-annotate"), f"--root={source}", f"--output_root={annotated}", "--overwrite=true"],
-            lambda: json.dumps(_outcome_counts(annotated)),
-        )
+    p.run(
+        "annotate",
+        [console_script("lerobot-recap-annotate"), f"--root={p.source}", f"--output_root={p.annotated}",
+         "--overwrite=true"],
+        lambda: report.data_mix_metric(p.annotated),
     )
-    value_dir = cfg.output_dir / "value"
-    results.append(
-        _run_stage(
-            cfg,
-            "value",
-            [console_script("lerobot-train"), "--policy.type=recap_value", f"--policy.size={cfg.value_size}",
-             f"--policy.device={cfg.device}", "--dataset.repo_id=local/annotated", f"--dataset.root={annotated}",
-             f"--output_dir={value_dir}", f"--steps={cfg.value_steps}", f"--batch_size={cfg.batch_size}",
-             "--num_workers=0", f"--save_freq={cfg.value_steps}", "--log_freq=20", "--wandb.enable=false"]
-            + (["--resume=false"] if not value_dir.exists() else []),
-            lambda: "checkpoint at " + str(value_dir / "checkpoints" / "last" / "pretrained_model"),
-        )
+    demos = report.demo_episodes(p.annotated)
+    sft_data = [f"--dataset.episodes={json.dumps(demos, separators=(',', ':'))}"] if demos else []
+    p.run(
+        "sft",
+        p.train_command(out / "sft", p.annotated, cfg.sft_steps, cfg.policy_batch_size, p.policy_flags(None, [])) + sft_data,
+        lambda: report.train_metric(out / "logs" / "sft.log"),
     )
-    labeled = cfg.output_dir / "data" / "labeled"
-    results.append(
-        _run_stage(
-            cfg,
-            "label",
-            [console_script("lerobot-recap-label"), f"--root={annotated}", f"--value_path={value_dir}",
-             f"--output_root={labeled}", f"--n_steps={cfg.n_steps}", f"--positive_fraction={cfg.positive_fraction}",
-             f"--batch_size={cfg.batch_size}", "--num_workers=0", f"--device={cfg.device}", "--overwrite=true"],
-            lambda: _label_metric(labeled),
-        )
+    p.run(
+        "value",
+        p.train_command(out / "value", p.annotated, cfg.value_steps, cfg.batch_size,
+                        ["--policy.type=recap_value", f"--policy.size={cfg.value_size}", *cfg.value_args]),
+        lambda: report.train_metric(out / "logs" / "value.log"),
     )
-    table = _print_table(results)
-    report = {
-        "stages": [r.__dict__ for r in results],
-        "pending": list(PENDING_STAGES),
-        "labels": load_recap_metadata(labeled).labels,
-        "annotation": _outcome_counts(annotated),
+    p.run(
+        "label",
+        [console_script("lerobot-recap-label"), f"--root={p.annotated}", f"--value_path={out / 'value'}",
+         f"--output_root={p.labeled}", f"--n_steps={cfg.n_steps}", f"--positive_fraction={cfg.positive_fraction}",
+         f"--batch_size={cfg.batch_size}", f"--num_workers={cfg.num_workers}", f"--device={cfg.device}",
+         "--overwrite=true"],
+        lambda: report.label_metric(p.labeled),
+    )
+    sft = checkpoint_of(out / "sft")
+    finetunes = {
+        "bc": (p.annotated, ["--policy.indicator_dropout=1.0"]),
+        "recorded": (p.annotated, []),
+        "recap": (p.labeled, []),
     }
-    (cfg.output_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
-    (cfg.output_dir / "report.md").write_text(
-        "# lerobot-recap pipeline report\n\n" + table + "\n\nLabel provenance and plots: "
-        f"`{labeled}/meta/recap.json`, `{labeled}_plots/`.\n"
-    )
-    logging.info("report written to %s", cfg.output_dir / "report.md")
-    return report
-
-
-def _label_metric(labeled: Path) -> str:
-    from lerobot_recap.data.metadata import load_recap_metadata
-
-    labels = load_recap_metadata(labeled).labels or {}
-    rates = labels.get("positive_rates", {})
-    metrics = labels.get("value_metrics", {})
-    return f"positive rate (autonomous) {rates.get('autonomous', float('nan')):.3f}; value metrics {json.dumps(metrics)}"
-
-
-def _outcome_counts(root: Path) -> dict:
-    from collections import Counter
-
-    from lerobot_recap.data.metadata import load_recap_metadata
-
-    meta = load_recap_metadata(root)
-    return {
-        "outcomes": dict(Counter(e.outcome.value for e in meta.episodes.values())),
-        "sources": dict(Counter(e.source.value for e in meta.episodes.values() if e.source)),
-    }
+    for variant, (dataset, extra) in finetunes.items():
+        p.run(
+            variant,
+            p.train_command(out / variant, dataset, cfg.finetune_steps, cfg.policy_batch_size, p.policy_flags(sft, extra)),
+            lambda variant=variant: report.train_metric(out / "logs" / f"{variant}.log"),
+        )
+    evaluations: dict[str, list[bool]] = {}
+    if cfg.eval_env:
+        for variant in POLICY_VARIANTS:
+            successes: list[bool] = []
+            for seed in cfg.eval_seeds:
+                eval_dir = out / "eval" / f"{variant}_seed{seed}"
+                p.run(
+                    f"eval_{variant}_seed{seed}",
+                    p.eval_command(checkpoint_of(out / variant), eval_dir, seed),
+                    lambda eval_dir=eval_dir: report.eval_metric(report.read_successes(eval_dir)),
+                )
+                successes += report.read_successes(eval_dir)
+            evaluations[variant] = successes
+    else:
+        logging.info("no --eval_env: evaluate on the robot with lerobot-record --policy.path=<checkpoint>")
+    summary = report.write_report(cfg, p.results, evaluations, p.annotated, p.labeled)
+    print(report.evaluation_table(summary["evaluation"]), flush=True)
+    logging.info("report written to %s", out / "report.md")
+    return summary
 
 
 def main() -> None:

@@ -1,0 +1,253 @@
+"""The pipeline's report: stage metrics, success rates with Wilson intervals, training curves and plots.
+
+Everything here reads what the stages wrote (dataset metadata, training logs, `lerobot-eval`'s `eval_info.json`):
+no figure is typed in by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shlex
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+_TRAIN_LINE = re.compile(r"step:(?P<step>[\d.]+[KMB]?) .*?loss:(?P<loss>[-\d.e]+)")
+_SUFFIX = {"": 1, "K": 1_000, "M": 1_000_000, "B": 1_000_000_000}
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a success rate (sound at 0 and n successes, unlike the normal interval)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # At 0 and n successes the bounds are exactly 0 and 1; say so rather than trust the rounding.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return (low, high)
+
+
+def success_summary(successes: list[bool]) -> dict[str, Any]:
+    n, k = len(successes), int(sum(bool(s) for s in successes))
+    low, high = wilson_interval(k, n)
+    return {"episodes": n, "successes": k, "rate": k / n if n else float("nan"), "ci95": [low, high]}
+
+
+def read_successes(eval_dir: Path) -> list[bool]:
+    """Per-episode success flags from a `lerobot-eval` output dir (every task of its eval_info.json)."""
+    info = json.loads((Path(eval_dir) / "eval_info.json").read_text())
+    flags: list[bool] = []
+    for task in info.get("per_task", []):
+        flags += [bool(s) for s in task["metrics"]["successes"]]
+    return flags
+
+
+def eval_metric(successes: list[bool]) -> str:
+    s = success_summary(successes)
+    return f"success {s['successes']}/{s['episodes']} = {s['rate']:.0%} (95% CI {s['ci95'][0]:.0%}-{s['ci95'][1]:.0%})"
+
+
+def training_curve(log_path: Path) -> list[tuple[int, float]]:
+    """(step, loss) pairs from a stock lerobot-train log."""
+    points = []
+    for match in _TRAIN_LINE.finditer(Path(log_path).read_text(errors="replace")):
+        raw = match["step"]
+        suffix = raw[-1] if raw[-1] in "KMB" else ""
+        step = int(round(float(raw.rstrip("KMB")) * _SUFFIX[suffix]))
+        points.append((step, float(match["loss"])))
+    return points
+
+
+def train_metric(log_path: Path) -> str:
+    curve = training_curve(log_path)
+    if not curve:
+        return "no loss logged"
+    return f"loss {curve[0][1]:.3f} (step {curve[0][0]}) -> {curve[-1][1]:.3f} (step {curve[-1][0]})"
+
+
+def demo_episodes(annotated: Path) -> list[int]:
+    """Episode indices whose source is a demonstration (stage 2 trains on these)."""
+    from lerobot_recap.data.contract import Source
+    from lerobot_recap.data.metadata import load_recap_metadata
+
+    episodes = load_recap_metadata(annotated).episodes
+    return sorted(int(i) for i, e in episodes.items() if e.source == Source.DEMO)
+
+
+def data_mix(annotated: Path) -> dict[str, dict[str, int]]:
+    from lerobot_recap.data.metadata import load_recap_metadata
+
+    meta = load_recap_metadata(annotated)
+    return {
+        "outcomes": dict(Counter(e.outcome.value for e in meta.episodes.values())),
+        "sources": dict(Counter(e.source.value for e in meta.episodes.values() if e.source)),
+    }
+
+
+def data_mix_metric(annotated: Path) -> str:
+    mix = data_mix(annotated)
+    return ", ".join(f"{k} {v}" for k, v in {**mix["sources"], **mix["outcomes"]}.items())
+
+
+def label_metric(labeled: Path) -> str:
+    from lerobot_recap.data.metadata import load_recap_metadata
+
+    labels = load_recap_metadata(labeled).labels or {}
+    rate = labels.get("positive_rates", {}).get("autonomous", float("nan"))
+    held_out = labels.get("value_metrics", {}).get("held_out") or labels.get("value_metrics", {}).get("all", {})
+    spearman = held_out.get("spearman", float("nan"))
+    return f"positive rate (autonomous) {rate:.2f}; value Spearman {spearman:.2f}"
+
+
+def evaluation_table(evaluation: dict[str, dict[str, Any]]) -> str:
+    if not evaluation:
+        return "No simulated evaluation (no --eval_env)."
+    lines = ["| policy | success rate | 95% CI | episodes |", "|---|---|---|---|"]
+    for variant, s in evaluation.items():
+        title = s.get("title", variant)
+        lines.append(f"| {title} | {s['rate']:.1%} | {s['ci95'][0]:.1%} - {s['ci95'][1]:.1%} | {s['episodes']} |")
+    return "\n".join(lines)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_training_curves(logs: dict[str, Path], path: Path) -> Path | None:
+    curves = {name: training_curve(log) for name, log in logs.items() if log.exists()}
+    curves = {name: c for name, c in curves.items() if c}
+    if not curves:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, curve in curves.items():
+        axis = axes[1] if name == "value" else axes[0]
+        steps, losses = zip(*curve, strict=True)
+        axis.plot(steps, losses, label=name)
+    axes[0].set_title("pi06_recap flow-matching loss")
+    axes[1].set_title("recap_value cross-entropy")
+    for axis in axes:
+        axis.set_xlabel("step")
+        axis.set_ylabel("loss")
+        axis.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_success_rates(evaluation: dict[str, dict[str, Any]], path: Path) -> Path:
+    plt = _pyplot()
+    fig, axis = plt.subplots(figsize=(7, 4))
+    names = list(evaluation)
+    rates = [evaluation[n]["rate"] for n in names]
+    lows = [evaluation[n]["rate"] - evaluation[n]["ci95"][0] for n in names]
+    highs = [evaluation[n]["ci95"][1] - evaluation[n]["rate"] for n in names]
+    axis.bar(names, rates, yerr=[lows, highs], capsize=6, color=["#999999", "#6a9fd4", "#2e7d32"][: len(names)])
+    axis.set_ylim(0, 1)
+    axis.set_ylabel("success rate (95% Wilson CI)")
+    axis.set_title(f"lerobot-eval, {evaluation[names[0]]['episodes']} episodes per policy")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(cfg, results, evaluations: dict[str, list[bool]], annotated: Path, labeled: Path) -> dict[str, Any]:
+    """Write report.md, report.json and the plots into cfg.output_dir; returns the JSON summary."""
+    from lerobot_recap.data.metadata import load_recap_metadata
+    from lerobot_recap.scripts.lerobot_recap_pipeline import VARIANT_TITLES
+
+    out = Path(cfg.output_dir)
+    evaluation = {
+        variant: {"title": VARIANT_TITLES.get(variant, variant), **success_summary(flags)}
+        for variant, flags in evaluations.items()
+    }
+    labels = load_recap_metadata(labeled).labels or {}
+    logs = {name: out / "logs" / f"{name}.log" for name in ("sft", "bc", "recorded", "recap", "value")}
+    plots = {"training_curves": plot_training_curves(logs, out / "training_curves.png")}
+    if evaluation:
+        plots["success_rates"] = plot_success_rates(evaluation, out / "success_rates.png")
+    label_plots = sorted(str(p) for p in (labeled.parent / f"{labeled.name}_plots").glob("*.png"))
+    summary = {
+        "config": json.loads(json.dumps(asdict(cfg), default=str)),
+        "stages": [asdict(r) for r in results],
+        "data_mix": data_mix(annotated),
+        "value_metrics": labels.get("value_metrics", {}),
+        "labels": {k: labels.get(k) for k in ("positive_rates", "thresholds", "n_steps", "positive_fraction")},
+        "training_curves": {name: training_curve(log) for name, log in logs.items() if log.exists()},
+        "evaluation": evaluation,
+        "plots": {k: str(v) for k, v in plots.items() if v} | {"labels": label_plots},
+    }
+    (out / "report.json").write_text(json.dumps(summary, indent=2, default=str))
+    (out / "report.md").write_text(_markdown(cfg, results, summary))
+    return summary
+
+
+def _markdown(cfg, results, summary: dict[str, Any]) -> str:
+    from lerobot_recap.scripts.lerobot_recap_pipeline import stage_table
+
+    mix = summary["data_mix"]
+    lines = [
+        "# lerobot-recap pipeline report",
+        "",
+        "## Stages",
+        "",
+        stage_table(results),
+        "",
+        "## Data mix",
+        "",
+        "| | " + " | ".join(mix["sources"]) + " | " + " | ".join(mix["outcomes"]) + " |",
+        "|---|" + "---|" * (len(mix["sources"]) + len(mix["outcomes"])),
+        "| episodes | " + " | ".join(str(v) for v in mix["sources"].values()) + " | "
+        + " | ".join(str(v) for v in mix["outcomes"].values()) + " |",
+        "",
+        "## Value model and labels",
+        "",
+        "```json",
+        json.dumps({"value_metrics": summary["value_metrics"], "labels": summary["labels"]}, indent=2, default=str),
+        "```",
+        "",
+        *[f"![{Path(p).stem}]({_relative(p, cfg.output_dir)})" for p in summary["plots"].get("labels", [])],
+        "",
+        "## Training",
+        "",
+    ]
+    if summary["plots"].get("training_curves"):
+        lines.append(f"![training curves]({_relative(summary['plots']['training_curves'], cfg.output_dir)})")
+    lines += [
+        "",
+        "## Evaluation (stock lerobot-eval, conditioned positive)",
+        "",
+        evaluation_table(summary["evaluation"]),
+        "",
+    ]
+    if summary["evaluation"]:
+        lines += [
+            f"Seeds {cfg.eval_seeds}, {cfg.eval_episodes} episodes each; the three policies start from the same "
+            f"stage-2 checkpoint and fine-tune for {cfg.finetune_steps} steps on the same data, differing only "
+            "in the indicator. Intervals are 95% Wilson score intervals over episodes.",
+            "",
+            f"![success rates]({_relative(summary['plots']['success_rates'], cfg.output_dir)})",
+        ]
+    lines += ["", "Rerun any stage by hand with its command above, e.g.:", "", "```",
+              shlex.join(results[-1].command) if results else "", "```", ""]
+    return "\n".join(lines)
+
+
+def _relative(path: str | Path, root: Path) -> str:
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,51 @@
+"""The report's statistics and parsers: Wilson intervals (hypothesis), training-log and eval_info parsing."""
+
+import json
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lerobot_recap.scripts.pipeline_report import read_successes, success_summary, training_curve, wilson_interval
+
+
+@given(st.integers(min_value=1, max_value=500), st.data())
+def test_wilson_interval_contains_the_rate_and_stays_in_unit_range(n, data):
+    k = data.draw(st.integers(min_value=0, max_value=n))
+    low, high = wilson_interval(k, n)
+    assert 0.0 <= low <= k / n <= high <= 1.0
+    if 0 < k < n:
+        assert low > 0.0 and high < 1.0
+
+
+def test_wilson_interval_matches_the_textbook_value():
+    # 8 successes out of 20: the 95% Wilson interval is about [0.219, 0.613].
+    low, high = wilson_interval(8, 20)
+    assert math.isclose(low, 0.2188, abs_tol=5e-4) and math.isclose(high, 0.6134, abs_tol=5e-4)
+
+
+@given(st.integers(min_value=1, max_value=200))
+def test_interval_narrows_with_more_episodes(n):
+    small = wilson_interval(n, 2 * n)
+    large = wilson_interval(4 * n, 8 * n)
+    assert large[1] - large[0] < small[1] - small[0]
+
+
+def test_success_summary_counts():
+    summary = success_summary([True, False, True, True])
+    assert (summary["successes"], summary["episodes"], summary["rate"]) == (3, 4, 0.75)
+
+
+def test_training_curve_reads_stock_lerobot_train_lines(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text(
+        "INFO ... ot_train.py:435 step:50 smpl:800 ep:14 epch:0.27 loss:2.835 grdn:2.4 lr:1.0e-03\n"
+        "Training: 10%|...\rINFO ... step:1K smpl:16K ep:280 epch:5.4 loss:0.512 grdn:1.1 lr:1.5e-05\n"
+    )
+    assert training_curve(log) == [(50, 2.835), (1000, 0.512)]
+
+
+def test_read_successes_from_eval_info(tmp_path):
+    info = {"per_task": [{"metrics": {"successes": [True, False]}}, {"metrics": {"successes": [False]}}]}
+    (tmp_path / "eval_info.json").write_text(json.dumps(info))
+    assert read_successes(tmp_path) == [True, False, False]
