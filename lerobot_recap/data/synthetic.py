@@ -25,7 +25,7 @@ class SyntheticEpisode:
     task: str
     outcome: Outcome = Outcome.SUCCESS
     human: np.ndarray | None = None
-    """Per-frame 0/1 intervention flags (default: all autonomous)."""
+    """Per-frame 0/1 intervention flags (default  all autonomous)."""
 
 
 @dataclass
@@ -40,7 +40,7 @@ class SyntheticDatasetSpec:
     use_videos: bool = False
     fps: int = 30
     intervention_as: str | None = "column"
-    """Where the intervention flag goes: `column`, `state_dim` (a named dimension of observation.state), or None."""
+    """Where the intervention flag goes - `column`, `state_dim` (a named dimension of observation.state), or None."""
     record_outcomes: bool = True
     """Write the episodes' outcomes into meta/recap.json as a recorder would."""
     seed: int = 0

@@ -32,9 +32,9 @@ class RecapHandoverEnv(EnvConfig):
     image_size: int = 64
     """Height and width of every camera image, in pixels."""
     cameras: list[str] = field(default_factory=lambda: ["top"])
-    """Cameras rendered into the observation: any of `top`, `side`."""
+    """Cameras rendered into the observation - any of `top`, `side`."""
     spawn_scale: float = 1.0
-    """Scale in [0, 1] of the cube/target pose randomization (0: always the same layout)."""
+    """Scale in [0, 1] of the cube/target pose randomization (0 - always the same layout)."""
     task_description: str = DEFAULT_TASK_DESCRIPTION
     """The language task given to the policy."""
     render_size: int = 192

@@ -58,13 +58,13 @@ class GenerateConfig:
     n_corrected: int = 16
     """Rollouts of the weak policy with a correcting operator."""
     seed: int = 0
-    """Seeds every episode (env layout, policy mistakes, operator reactions): same seed, same dataset."""
+    """Seeds every episode (env layout, policy mistakes, operator reactions) - same seed, same dataset."""
     episode_length: int = 100
     """Steps before an episode is cut (and counted as a failure)."""
     image_size: int = 64
     """Camera image height and width, in pixels."""
     cameras: list[str] = field(default_factory=lambda: ["top"])
-    """Cameras to record: any of `top`, `side`."""
+    """Cameras to record - any of `top`, `side`."""
     spawn_scale: float = 1.0
     """Scale in [0, 1] of the cube/target pose randomization."""
     fps: int = 10
@@ -101,14 +101,14 @@ class EpisodeResult:
 
     index: int
     kind: str
-    """What drove it: `demo`, `autonomous` or `corrected`."""
+    """What drove it - `demo`, `autonomous` or `corrected`."""
     env_seed: int
     length: int
     human_frames: int
     outcome: Outcome
     source: Source
     end: str
-    """How it ended: `success`, `dropped` (the cube rolled off) or `timeout`."""
+    """How it ended - `success`, `dropped` (the cube rolled off) or `timeout`."""
 
 
 def dataset_features(cameras: list[str], image_size: int, use_videos: bool) -> dict[str, dict[str, Any]]:

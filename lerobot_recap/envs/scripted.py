@@ -77,9 +77,9 @@ class Perception:
     """How a behaviour sees the task: the expert's is exact; the weak policy's carries its mistakes."""
 
     grasp_offset: dict[str, np.ndarray] = field(default_factory=lambda: {a: np.zeros(3) for a in ARMS})
-    """Per arm: error (dx, dy, dyaw) of where it believes the cube is, while picking/grasping."""
+    """Per arm - error (dx, dy, dyaw) of where it believes the cube is, while picking/grasping."""
     wrist_tilt: dict[str, float] = field(default_factory=lambda: {a: 0.0 for a in ARMS})
-    """Per arm: the wrist pitch it holds (the expert holds 0; beyond the grasp tolerance grasps fail)."""
+    """Per arm - the wrist pitch it holds (the expert holds 0; beyond the grasp tolerance grasps fail)."""
     place_offset: np.ndarray = field(default_factory=lambda: np.zeros(2))
     """Error of where it believes the target is."""
     release_early: bool = False
@@ -203,17 +203,17 @@ class WeakConfig:
     """How often the weak policy makes each mistake (defaults: roughly half of its episodes fail)."""
 
     p_miscalibrated: float = 0.12
-    """Per episode: a persistent grasp error for one arm (every grasp of that arm misses)."""
+    """Per episode - a persistent grasp error for one arm (every grasp of that arm misses)."""
     p_misgrasp: float = 0.25
-    """Per grasp attempt: a one-off misaligned grasp (costs a retry)."""
+    """Per grasp attempt - a one-off misaligned grasp (costs a retry)."""
     p_tilt: float = 0.1
-    """Per episode: one wrist drifts tilted past the grasp tolerance (its grasps slip)."""
+    """Per episode - one wrist drifts tilted past the grasp tolerance (its grasps slip)."""
     p_release_early: float = 0.25
-    """Per episode: the left arm lets go at the hand-over point before the right arm holds."""
+    """Per episode - the left arm lets go at the hand-over point before the right arm holds."""
     p_place_drift: float = 0.2
-    """Per episode: the right arm places off the target."""
+    """Per episode - the right arm places off the target."""
     p_hesitate: float = 0.08
-    """Per step: hold still for a step."""
+    """Per step - hold still for a step."""
     action_noise: float = 0.008
     """Std of the jitter added to joint targets (rad / m)."""
 
@@ -302,7 +302,7 @@ class OperatorConfig:
     reaction_steps: tuple[int, ...] = (0, 0, 0, 1, 2)
     """Reaction delay in steps after noticing, drawn uniformly from this tuple."""
     p_spontaneous: float = 0.01
-    """Per step: take over with no mistake in sight (a cautious operator)."""
+    """Per step - take over with no mistake in sight (a cautious operator)."""
     spontaneous_steps: tuple[int, int] = (5, 15)
     """Length range of a spontaneous takeover."""
 

@@ -39,7 +39,7 @@ class BackboneSpec:
     """Hub id or local path of a Gemma3 checkpoint (CausalLM or text model), or `tiny`."""
     image_size: int = 224
     load_weights: bool = True
-    """False: build from the checkpoints' configs with random weights (the policy's own safetensors follow)."""
+    """False - build from the checkpoints' configs with random weights (the policy's own safetensors follow)."""
     tiny_vocab_size: int = 512
 
 

@@ -53,13 +53,13 @@ class LabelConfig:
     repo_id: str | None = None
     """Source dataset repo id (read from the local LeRobot cache unless --root is given)."""
     root: Path | None = None
-    """Source dataset root: annotated by lerobot-recap-annotate (never modified)."""
+    """Source dataset root - annotated by lerobot-recap-annotate (never modified)."""
     value_path: str | None = None
-    """recap_value checkpoint: a pretrained_model dir, a lerobot-train output dir (its last checkpoint), or a Hub id."""
+    """recap_value checkpoint - a pretrained_model dir, a lerobot-train output dir (its last checkpoint), or a Hub id."""
     output_root: Path | None = None
-    """Root of the labeled copy (default: the source root with a `_labeled` suffix)."""
+    """Root of the labeled copy (default  the source root with a `_labeled` suffix)."""
     output_repo_id: str | None = None
-    """Repo id recorded in the copy (default: the source's with a `_labeled` suffix)."""
+    """Repo id recorded in the copy (default  the source's with a `_labeled` suffix)."""
     n_steps: int = 50
     """N of the N-step advantage (frames of lookahead)."""
     monte_carlo: bool = False
@@ -75,19 +75,19 @@ class LabelConfig:
     num_workers: int = 2
     """DataLoader workers decoding frames in parallel."""
     device: str | None = None
-    """Device of the value model (default: cuda if available, else cpu; accelerate picks it per process)."""
+    """Device of the value model (default  cuda if available, else cpu; accelerate picks it per process)."""
     video_backend: str | None = None
     """LeRobot video backend (`pyav` where torchcodec lacks FFmpeg)."""
     plots: bool = True
     """Write PNG plots of the labels."""
     plots_dir: Path | None = None
-    """Where the plots go (default: `<output_root>_plots` beside the output)."""
+    """Where the plots go (default  `<output_root>_plots` beside the output)."""
     max_plot_episodes: int = 6
     """Episodes drawn in the per-episode curve plot."""
     overwrite: bool = False
     """Replace an existing output root."""
     link_videos: bool = True
-    """Hard-link videos into the copy (false: copy). Videos are never re-encoded."""
+    """Hard-link videos into the copy (false - copy). Videos are never re-encoded."""
     progress: bool = True
     """Show progress bars."""
 

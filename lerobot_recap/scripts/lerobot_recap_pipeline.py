@@ -49,27 +49,29 @@ class PipelineConfig:
     output_dir: Path = Path("outputs/recap_pipeline")
     """Where datasets, checkpoints, stage markers, logs and the report go."""
     dataset_root: Path | None = None
-    """An existing LeRobot v3.0 dataset to run on (default: generate the embedded simulated task)."""
+    """An existing LeRobot v3.0 dataset to run on (default  generate the embedded simulated task)."""
     full: bool = False
-    """Larger evaluation: 100 episodes for each of 3 seeds (overrides eval_episodes and eval_seeds)."""
+    """Larger evaluation - 100 episodes for each of 3 seeds (overrides eval_episodes and eval_seeds)."""
 
     # --- the embedded task ---------------------------------------------------------------------------------
+
     n_demos: int = 20
-    """Embedded default: scripted demonstrations to generate."""
+    """Embedded default - scripted demonstrations to generate."""
     n_autonomous: int = 20
-    """Embedded default: autonomous rollouts (with failures) to generate."""
+    """Embedded default - autonomous rollouts (with failures) to generate."""
     n_corrected: int = 12
-    """Embedded default: rollouts with operator corrections to generate."""
+    """Embedded default - rollouts with operator corrections to generate."""
     spawn_scale: float = 0.0
-    """Embedded default: randomization of the cube/target layout in [0, 1], for the data and the evaluation."""
+    """Embedded default - randomization of the cube/target layout in [0, 1], for the data and the evaluation."""
     data_seed: int = 0
     """Seed of the generated data (the evaluation uses eval_seeds, never these episodes)."""
 
     # --- policy stages (2, 3, 6) ---------------------------------------------------------------------------
+
     policy_size: str = "tiny"
-    """pi06_recap size: tiny (CPU, minutes) or full (pi0.5's gemma_2b + gemma_300m; a GPU)."""
+    """pi06_recap size - tiny (CPU, minutes) or full (pi0.5's gemma_2b + gemma_300m; a GPU)."""
     policy_base_model: str | None = None
-    """pi0.5 weights that stage 2 starts from (e.g. lerobot/pi05_base); none: random init (tiny)."""
+    """pi0.5 weights that stage 2 starts from (e.g. lerobot/pi05_base); none - random init (tiny)."""
     sft_steps: int = 600
     """Stage 2 training steps (on the demonstrations)."""
     finetune_steps: int = 300
@@ -80,10 +82,11 @@ class PipelineConfig:
     """Extra flags for every pi06_recap training command (e.g. --peft.method_type=LORA)."""
 
     # --- value and label stages (4, 5) ---------------------------------------------------------------------
+
     value_steps: int = 300
     """Training steps of the value model."""
     value_size: str = "tiny"
-    """Value model size: tiny (CPU, minutes) or full (SigLIP so400m + Gemma3-270M; a GPU and Hub weights)."""
+    """Value model size - tiny (CPU, minutes) or full (SigLIP so400m + Gemma3-270M; a GPU and Hub weights)."""
     value_args: list[str] = field(default_factory=lambda: ["--policy.optimizer_lr=1e-3"])
     """Extra flags for the value training command."""
     batch_size: int = 16
@@ -94,14 +97,16 @@ class PipelineConfig:
     """Fraction of autonomous frames labeled positive, per task."""
 
     # --- evaluation ------------------------------------------------------------------------------------------
+
     eval_env: str | None = "recap_handover"
-    """LeRobot env type of the evaluation (none: skip it, e.g. on real-robot data)."""
+    """LeRobot env type of the evaluation (none - skip it, e.g. on real-robot data)."""
     eval_episodes: int = 20
     """Evaluation episodes per policy and seed."""
     eval_seeds: list[int] = field(default_factory=lambda: [1000])
     """Evaluation seeds (episodes of a seed start from seed, seed+1, ...; none overlaps the data)."""
 
     # --- execution -------------------------------------------------------------------------------------------
+
     device: str = "cpu"
     """Torch device of every stage."""
     num_workers: int = 1

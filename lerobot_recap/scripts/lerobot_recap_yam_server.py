@@ -75,7 +75,7 @@ class YamServerConfig:
     calibration_file: str | None = None
     """LeRobot calibration JSON of the robot/teleoperator id, for the joint zero of the gravity model."""
     calibration_prefix: str = ""
-    """Key prefix of this arm in `calibration_file`: `left_` or `right_`."""
+    """Key prefix of this arm in `calibration_file` - `left_` or `right_`."""
     handle_request_id: int = 0x50E
     """CAN ID the teaching handle is polled on (`leader`, as in I2RT's driver; unverified here)."""
     handle_reply_id: int = 0x50F

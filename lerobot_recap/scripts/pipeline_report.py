@@ -124,7 +124,8 @@ def _pyplot():
     return plt
 
 
-def plot_training_curves(logs: dict[str, Path], path: Path) -> Path | None:
+def plot_training_curves(logs: dict[str, Path], path: Path, finetune_offset: int = 0) -> Path | None:
+    """Loss curves; the fine-tunes are drawn from ``finetune_offset`` on, where the stage-2 run they start from ends."""
     curves = {name: training_curve(log) for name, log in logs.items() if log.exists()}
     curves = {name: c for name, c in curves.items() if c}
     if not curves:
@@ -133,8 +134,9 @@ def plot_training_curves(logs: dict[str, Path], path: Path) -> Path | None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, curve in curves.items():
         axis = axes[1] if name == "value" else axes[0]
+        offset = finetune_offset if name in ("bc", "recorded", "recap") else 0
         steps, losses = zip(*curve, strict=True)
-        axis.plot(steps, losses, label=name)
+        axis.plot([s + offset for s in steps], losses, label=name)
     axes[0].set_title("pi06_recap flow-matching loss")
     axes[1].set_title("recap_value cross-entropy")
     for axis in axes:
@@ -176,7 +178,7 @@ def write_report(cfg, results, evaluations: dict[str, list[bool]], annotated: Pa
     }
     labels = load_recap_metadata(labeled).labels or {}
     logs = {name: out / "logs" / f"{name}.log" for name in ("sft", "bc", "recorded", "recap", "value")}
-    plots = {"training_curves": plot_training_curves(logs, out / "training_curves.png")}
+    plots = {"training_curves": plot_training_curves(logs, out / "training_curves.png", cfg.sft_steps)}
     if evaluation:
         plots["success_rates"] = plot_success_rates(evaluation, out / "success_rates.png")
     label_plots = sorted(str(p) for p in (labeled.parent / f"{labeled.name}_plots").glob("*.png"))

@@ -19,4 +19,4 @@ class SimCameraConfig(CameraConfig):
     seed: int = 0
     """Changes the pattern, so several simulated cameras look different."""
     fail_after_frames: int | None = None
-    """Simulate an unplugged camera: reads raise after this many frames (fault tests)."""
+    """Simulate an unplugged camera - reads raise after this many frames (fault tests)."""

@@ -7,7 +7,7 @@ would pick pi05's processors, which lack the indicator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from lerobot.configs.policies import PreTrainedConfig
 from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
@@ -16,26 +16,51 @@ from lerobot.optim.schedulers import CosineDecayWithWarmupSchedulerConfig
 from lerobot.utils.constants import OBS_STATE
 
 GEMMA_VARIANT_NAMES = ("gemma_2b", "gemma_300m", "tiny")
-SIZES = ("full", "tiny")
+PI05_NORMALIZATION = {
+    "VISUAL": NormalizationMode.IDENTITY,
+    "STATE": NormalizationMode.QUANTILES,
+    "ACTION": NormalizationMode.QUANTILES,
+}
+"""pi0.5's normalization: images as they are, state and action by their q01/q99 quantiles."""
 LOCAL_TOKENIZER = "local"
 """``tokenizer_name`` value that builds the offline byte-level BPE tokenizer (tiny sizes, tests)."""
-TINY_PRESET: dict[str, object] = {
-    "paligemma_variant": "tiny",
-    "action_expert_variant": "tiny",
-    "vision_variant": "tiny",
-    "vlm_vocab_size": 1024,
-    "image_resolution": (28, 28),
-    "chunk_size": 10,
-    "n_action_steps": 10,
-    "num_inference_steps": 3,
-    "max_state_dim": 16,
-    "max_action_dim": 16,
-    "tokenizer_name": LOCAL_TOKENIZER,
-    "tokenizer_max_length": 96,
-    "optimizer_lr": 1e-3,
-    "scheduler_warmup_steps": 0,
+SIZE_PRESETS: dict[str, dict[str, object]] = {
+    "full": {
+        "paligemma_variant": "gemma_2b",
+        "action_expert_variant": "gemma_300m",
+        "vision_variant": "so400m",
+        "vlm_vocab_size": 257_152,
+        "image_resolution": (224, 224),
+        "chunk_size": 50,
+        "n_action_steps": 50,
+        "num_inference_steps": 10,
+        "max_state_dim": 32,
+        "max_action_dim": 32,
+        "tokenizer_name": "google/paligemma-3b-pt-224",
+        "tokenizer_max_length": 200,
+        "optimizer_lr": 2.5e-5,
+        "scheduler_warmup_steps": 1_000,
+    },
+    "tiny": {
+        "paligemma_variant": "tiny",
+        "action_expert_variant": "tiny",
+        "vision_variant": "tiny",
+        "vlm_vocab_size": 1024,
+        "image_resolution": (28, 28),
+        "chunk_size": 10,
+        "n_action_steps": 10,
+        "num_inference_steps": 3,
+        "max_state_dim": 16,
+        "max_action_dim": 16,
+        "tokenizer_name": LOCAL_TOKENIZER,
+        "tokenizer_max_length": 96,
+        "optimizer_lr": 1e-3,
+        "scheduler_warmup_steps": 0,
+    },
 }
-"""What ``--policy.size=tiny`` sets, for each field the user left at its full-size default."""
+"""What each ``--policy.size`` fills in for the fields left unset (None); a value the user gives always wins."""
+SIZES = tuple(SIZE_PRESETS)
+TINY_PRESET = SIZE_PRESETS["tiny"]
 VISION_VARIANT_NAMES = ("so400m", "tiny")
 ADVANTAGE_CHOICES = ("positive", "negative", "none")
 
@@ -46,57 +71,62 @@ class PI06RecapConfig(PreTrainedConfig):
     """Config of `pi06_recap` (the advantage-conditioned pi0.5-class policy)."""
 
     # --- sizes -------------------------------------------------------------------------------------------------
+
     size: str = "full"
-    """full (the variants below) or tiny: tiny Gemmas/SigLIP, 28px images, chunk 10, local tokenizer (CPU, tests)."""
-    paligemma_variant: str = "gemma_2b"
-    """Gemma size of the VLM: gemma_2b (pi0.5), gemma_300m or tiny (tests, the embedded default)."""
-    action_expert_variant: str = "gemma_300m"
-    """Gemma size of the action expert: gemma_300m (pi0.5), gemma_2b or tiny."""
-    vision_variant: str = "so400m"
-    """SigLIP size: so400m/14 (pi0.5) or tiny."""
-    vlm_vocab_size: int = 257_152
+    """Fills the size fields left unset; full is pi0.5 (gemma_2b, gemma_300m, so400m), tiny is for CPU and tests."""
+    paligemma_variant: str | None = None
+    """Gemma size of the VLM - gemma_2b (pi0.5), gemma_300m or tiny (tests, the embedded default)."""
+    action_expert_variant: str | None = None
+    """Gemma size of the action expert - gemma_300m (pi0.5), gemma_2b or tiny."""
+    vision_variant: str | None = None
+    """SigLIP size - so400m/14 (pi0.5) or tiny."""
+    vlm_vocab_size: int | None = None
     """Token vocabulary of the VLM (PaliGemma's 257152; the local tiny tokenizer needs far fewer, e.g. 1024).
-    Not called `vocab_size`: PEFT's adapter saving would then try to re-read the config as a transformers one."""
+    Not called `vocab_size` - PEFT's adapter saving would then try to re-read the config as a transformers one."""
     dtype: str = "float32"
-    """Parameter dtype: float32 or bfloat16 (vision tower, projector and norms stay float32)."""
+    """Parameter dtype - float32 or bfloat16 (vision tower, projector and norms stay float32)."""
 
     # --- weights -----------------------------------------------------------------------------------------------
+
     base_model: str | None = None
-    """pi0.5 weights to start from: a Hub id (lerobot/pi05_base, lerobot/pi05_libero) or a local dir/.safetensors.
+    """pi0.5 weights to start from - a Hub id (lerobot/pi05_base, lerobot/pi05_libero) or a local dir/.safetensors.
     Loaded strictly. Use --policy.path only for pi06_recap checkpoints."""
 
     # --- tokenizer / prompt ------------------------------------------------------------------------------------
-    tokenizer_name: str = "google/paligemma-3b-pt-224"
-    """Tokenizer: a Hub id, a local directory, or `local` (built offline); saved into every checkpoint."""
-    tokenizer_max_length: int = 200
+
+    tokenizer_name: str | None = None
+    """Tokenizer - a Hub id, a local directory, or `local` (built offline); saved into every checkpoint."""
+    tokenizer_max_length: int | None = None
     """Prompt length in tokens (padded/truncated)."""
     indicator_dropout: float = 0.3
     """Probability of omitting the advantage clause from a training prompt (classifier-free training)."""
     inference_advantage: str = "positive"
-    """Clause used at inference: positive (RECAP), negative or none (ablations)."""
+    """Clause used at inference - positive (RECAP), negative or none (ablations)."""
     cfg_beta: float = 1.0
-    """Classifier-free guidance weight at each denoising step: v = v_u + beta (v_c - v_u); 1 turns it off."""
+    """Classifier-free guidance weight at each denoising step - v = v_u + beta (v_c - v_u); 1 turns it off."""
     per_arm_indicator: bool = False
-    """Bimanual: use left/right clauses from the per-arm columns adv_ind_left/adv_ind_right (when present)."""
+    """Bimanual - use left/right clauses from the per-arm columns adv_ind_left/adv_ind_right (when present)."""
 
     # --- actions -----------------------------------------------------------------------------------------------
+
     delta_actions: bool = False
     """Predict joint targets relative to the current state (openpi's delta actions for joint-space arms)."""
     delta_action_mask: list[bool] | None = None
-    """Per action dim, whether it is a delta (default: every dim whose name lacks 'gripper'; grippers stay absolute)."""
+    """Per action dim, whether it is a delta (default  every dim whose name lacks 'gripper'; grippers stay absolute)."""
 
     # --- model / flow matching ---------------------------------------------------------------------------------
+
     n_obs_steps: int = 1
     """Observation frames per sample (pi0.5 uses the current frame only)."""
-    chunk_size: int = 50
+    chunk_size: int | None = None
     """Actions predicted per chunk."""
-    n_action_steps: int = 50
+    n_action_steps: int | None = None
     """Actions executed from each chunk before predicting again."""
-    max_state_dim: int = 32
+    max_state_dim: int | None = None
     """State padded to this size before discretisation."""
-    max_action_dim: int = 32
+    max_action_dim: int | None = None
     """Actions padded to this size inside the model."""
-    num_inference_steps: int = 10
+    num_inference_steps: int | None = None
     """Euler steps of the flow-matching sampler."""
     time_sampling_beta_alpha: float = 1.5
     """Training time ~ Beta(alpha, beta) * scale + offset."""
@@ -110,26 +140,21 @@ class PI06RecapConfig(PreTrainedConfig):
     """Shortest period of the sinusoidal time embedding."""
     max_period: float = 4.0
     """Longest period of the sinusoidal time embedding."""
-    image_resolution: tuple[int, int] = (224, 224)
+    image_resolution: tuple[int, int] | None = None
     """Images are resized with padding (aspect kept) to this square size."""
 
-    normalization_mapping: dict[str, NormalizationMode] = field(
-        default_factory=lambda: {
-            "VISUAL": NormalizationMode.IDENTITY,
-            "STATE": NormalizationMode.QUANTILES,
-            "ACTION": NormalizationMode.QUANTILES,
-        }
-    )
-    """Per feature type normalisation (pi0.5: quantiles q01/q99 for state and action)."""
+    normalization_mapping: dict[str, NormalizationMode] = field(default_factory=lambda: dict(PI05_NORMALIZATION))
+    """Per feature type normalisation (pi0.5 - quantiles q01/q99 for state and action)."""
 
     # --- training ----------------------------------------------------------------------------------------------
+
     gradient_checkpointing: bool = False
     """Recompute layer activations in backward (less memory, slower)."""
     freeze_vision_encoder: bool = False
     """Freeze the SigLIP tower."""
     train_expert_only: bool = False
     """Freeze the whole PaliGemma; train the action expert and projections only."""
-    optimizer_lr: float = 2.5e-5
+    optimizer_lr: float | None = None
     """AdamW peak learning rate."""
     optimizer_betas: tuple[float, float] = (0.9, 0.95)
     """AdamW betas."""
@@ -139,7 +164,7 @@ class PI06RecapConfig(PreTrainedConfig):
     """AdamW weight decay."""
     optimizer_grad_clip_norm: float = 1.0
     """Gradient clipping norm."""
-    scheduler_warmup_steps: int = 1_000
+    scheduler_warmup_steps: int | None = None
     """Linear warmup steps of the cosine schedule."""
     scheduler_decay_steps: int = 30_000
     """Cosine decay steps."""
@@ -153,8 +178,9 @@ class PI06RecapConfig(PreTrainedConfig):
         super().__post_init__()
         if self.size not in SIZES:
             raise ValueError(f"--policy.size={self.size!r} is not one of {SIZES}")
-        if self.size == "tiny":
-            self._apply_tiny_preset()
+        for name, value in SIZE_PRESETS[self.size].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         for name, value, choices in (
             ("paligemma_variant", self.paligemma_variant, GEMMA_VARIANT_NAMES),
             ("action_expert_variant", self.action_expert_variant, GEMMA_VARIANT_NAMES),
@@ -177,16 +203,6 @@ class PI06RecapConfig(PreTrainedConfig):
             raise ValueError(f"--policy.cfg_beta={self.cfg_beta} must be >= 0 (1 = no guidance)")
         if self.cfg_beta != 1.0 and self.inference_advantage == "none":
             raise ValueError("--policy.cfg_beta needs a conditional clause: set --policy.inference_advantage")
-
-    def _apply_tiny_preset(self) -> None:
-        """Fill in the tiny sizes, but keep every field the user set away from its full-size default."""
-        full_defaults = {f.name: f.default for f in fields(self) if f.name in TINY_PRESET}
-        for name, tiny_value in TINY_PRESET.items():
-            current = getattr(self, name)
-            if isinstance(current, list):  # draccus parses tuples given on the command line as lists
-                current = tuple(current)
-            if current == full_defaults[name]:
-                setattr(self, name, tiny_value)
 
     @classmethod
     def tiny(cls, **overrides) -> PI06RecapConfig:

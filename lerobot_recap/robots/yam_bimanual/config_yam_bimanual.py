@@ -62,7 +62,7 @@ class YamGravityConfig:
     com_m: tuple[float, float, float] = (0.129, 0.146, 0.07)
     """Distance of each link's centre of mass from its proximal joint, along the link."""
     zero_elevation_rad: tuple[float, float, float] = (0.0, math.pi, math.pi)
-    """Elevation of each link above the horizontal with all joints at zero (folded: upper arm forward, forearm back)."""
+    """Elevation of each link above the horizontal with all joints at zero (folded - upper arm forward, forearm back)."""
     signs: tuple[float, float, float] = (1.0, -1.0, 1.0)
     """How a positive turn of joints 2, 3, 4 changes the elevation of the links beyond it (+1 raises, -1 lowers)."""
     factors: tuple[float, ...] = (1.0, 1.1, 1.1, 1.2, 1.0, 1.0)
@@ -82,19 +82,19 @@ class YamArmConfig:
     """Where one YAM arm is reached, and its servo gains."""
 
     channel: str = "can0"
-    """CAN interface of this arm (`can` backend). One interface per arm: motor IDs 1..7 repeat on every arm."""
+    """CAN interface of this arm (`can` backend). One interface per arm - motor IDs 1..7 repeat on every arm."""
     can_interface: str = "socketcan"
     """python-can interface type (`socketcan` on real hardware; `virtual` for protocol tests)."""
     host: str = "127.0.0.1"
     """Arm server host (`zmq` backend). Loopback unless the server runs on another machine."""
     port: int = 6001
-    """Arm server port (`zmq` backend): the server takes commands on `port` and publishes state on `port + 1`."""
+    """Arm server port (`zmq` backend) - the server takes commands on `port` and publishes state on `port + 1`."""
     kp: tuple[float, ...] = (80.0, 80.0, 80.0, 10.0, 10.0, 10.0, 20.0)
     """MIT-mode position gains per motor (joints 1..6, gripper)."""
     kd: tuple[float, ...] = (5.0, 5.0, 5.0, 1.5, 1.5, 1.5, 0.5)
     """MIT-mode velocity gains per motor (joints 1..6, gripper)."""
     passive_kd: tuple[float, ...] = (0.1, 0.1, 0.1, 0.3, 0.05, 0.05, 0.05)
-    """Velocity gains while passive (calibration): light damping, so the arm moves freely by hand."""
+    """Velocity gains while passive (calibration) - light damping, so the arm moves freely by hand."""
     directions: tuple[int, ...] = (1, 1, 1, 1, 1, 1, 1)
     """Sign from motor angle to joint angle per motor; written to the calibration file as its drive mode."""
 
@@ -105,17 +105,13 @@ class YamBimanualConfig(RobotConfig):
     """Two I2RT YAM arms (6 joints + gripper each) with three cameras, at 30 Hz."""
 
     backend: str = "sim"
-    """How the arms are driven: `can` (socketcan), `zmq` (remote arm server) or `sim` (in-process simulation)."""
-    left_arm: YamArmConfig = field(
-        default_factory=lambda: YamArmConfig(channel="can_follower_l", port=6001)
-    )
+    """How the arms are driven - `can` (socketcan), `zmq` (remote arm server) or `sim` (in-process simulation)."""
+    left_arm: YamArmConfig = field(default_factory=lambda: YamArmConfig(channel="can_follower_l", port=6001))
     """The left arm."""
-    right_arm: YamArmConfig = field(
-        default_factory=lambda: YamArmConfig(channel="can_follower_r", port=6011)
-    )
+    right_arm: YamArmConfig = field(default_factory=lambda: YamArmConfig(channel="can_follower_r", port=6011))
     """The right arm."""
     cameras: dict[str, CameraConfig] = field(default_factory=default_realsense_cameras)
-    """LeRobot camera configs keyed by name (default: three `intelrealsense` cameras; use `recap_sim` in tests)."""
+    """LeRobot camera configs keyed by name (default  three `intelrealsense` cameras; use `recap_sim` in tests)."""
     fps: int = 30
     """Control rate the robot is meant to run at (the dataset fps)."""
     max_relative_target: float | None = 0.2
@@ -141,7 +137,7 @@ class YamBimanualConfig(RobotConfig):
     zmq_timeout_s: float = 1.0
     """The `zmq` backend raises if the arm server sends no state for this long."""
     zmq_encoding: str = "msgpack"
-    """Wire format to the arm server: `msgpack` or `json` (never pickle)."""
+    """Wire format to the arm server - `msgpack` or `json` (never pickle)."""
     sim_time_constant_s: float = 0.05
     """Time constant of the simulated first-order joint dynamics (`sim` backend)."""
     sim_action_log: str | None = None

@@ -30,7 +30,7 @@ _REPLY = struct.Struct(">BhhB")
 @dataclass(frozen=True)
 class HandleReading:
     squeeze: float
-    """Trigger squeeze in [0, 1]: 0 released, 1 fully squeezed."""
+    """Trigger squeeze in [0, 1] - 0 released, 1 fully squeezed."""
     velocity: float
     """Trigger velocity, rad/s."""
     buttons: tuple[bool, bool]

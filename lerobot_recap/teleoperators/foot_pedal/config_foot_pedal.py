@@ -18,7 +18,7 @@ class FootPedalSettings:
     """
 
     device_path: str | None = None
-    """Device to open: /dev/input/by-id/usb-PCsensor_FootSwitch-event-kbd, its bare by-id name, or /dev/input/eventN."""
+    """Device to open - /dev/input/by-id/usb-PCsensor_FootSwitch-event-kbd, its bare by-id name, or /dev/input/eventN."""
     usb_id: str = "3553:b001"
     """USB vendor:product id in hex as lsusb prints it (iKKEGOL/PCsensor FootSwitch 3553:b001; also 1a86:e026)."""
     name_contains: str | None = None
@@ -28,9 +28,9 @@ class FootPedalSettings:
     mode: str = "hold"
     """'hold': the intervention is on while the pedal is held (dead-man); 'toggle': each press flips it."""
     intervention_key: str = "KEY_B"
-    """evdev key code of the intervention / correction pedal (iKKEGOL right pedal default: KEY_B)."""
+    """evdev key code of the intervention / correction pedal (iKKEGOL right pedal default - KEY_B)."""
     pause_key: str = "KEY_A"
-    """evdev key code of the pause/resume pedal (iKKEGOL left pedal default: KEY_A)."""
+    """evdev key code of the pause/resume pedal (iKKEGOL left pedal default - KEY_A)."""
     reconnect_interval_s: float = 0.5
     """Seconds between reopen attempts after the pedal was unplugged."""
     replay_path: str | None = None

@@ -41,7 +41,7 @@ class PedalEvent:
     kind: str
     """'press', 'release', 'lost' (device gone) or 'reconnected'."""
     role: str | None = None
-    """Which pedal: 'intervention' or 'pause' (None for lost/reconnected)."""
+    """Which pedal - 'intervention' or 'pause' (None for lost/reconnected)."""
     timestamp: float = 0.0
     """Kernel timestamp of the key event (seconds), or the reader's clock for lost/reconnected."""
     detail: str = ""

@@ -21,19 +21,19 @@ class RecapDaggerConfig(TeleoperatorConfig):
     """
 
     policy_path: str | None = None
-    """Policy checkpoint directory (any LeRobot policy, with its saved processors). None: corrections only."""
+    """Policy checkpoint directory (any LeRobot policy, with its saved processors). None - corrections only."""
     leader: NestedTeleoperatorConfig | None = None
     """The leader teleoperator that drives during corrections, e.g. --teleop.leader.type=so101_leader."""
     use_pedal: bool = True
-    """Read the foot pedal; false: the phase keys p (pause/resume) and c (correction) on the keyboard only."""
+    """Read the foot pedal; false - the phase keys p (pause/resume) and c (correction) on the keyboard only."""
     pedal: FootPedalSettings = field(default_factory=FootPedalSettings)
     """The foot pedal's settings (--teleop.pedal.device_path, .mode, .intervention_key, ...)."""
     task: str | None = None
-    """Task prompt given to the policy (default: lerobot-record's --dataset.single_task)."""
+    """Task prompt given to the policy (default  lerobot-record's --dataset.single_task)."""
     device: str = "cpu"
     """Torch device of the policy (cuda, cpu, mps)."""
     keyboard: str = "auto"
-    """Episode keys from the terminal: 'auto' (if stdin is a terminal), 'tty' (required) or 'none'."""
+    """Episode keys from the terminal - 'auto' (if stdin is a terminal), 'tty' (required) or 'none'."""
     keyboard_replay_path: str | None = None
     """JSON script of keys [{"tick": n, "key": "s"}, ...] replayed instead of the terminal (dry runs, tests)."""
     resume_ramp_s: float = 0.5
@@ -41,7 +41,7 @@ class RecapDaggerConfig(TeleoperatorConfig):
     fps: int = 30
     """Control rate used for the ramp when lerobot-record's own --dataset.fps cannot be read."""
     timeout_outcome: str = "failure"
-    """Outcome of an episode that ends by the timer with no key: failure (as limb), success or unknown."""
+    """Outcome of an episode that ends by the timer with no key - failure (as limb), success or unknown."""
     shadow: bool = True
     """Keep running the policy during corrections so its would-be action is recorded (recap.policy.*)."""
     leader_follows_robot: bool = True

@@ -66,7 +66,7 @@ class EpisodeState:
     frames: int = 0
     human_frames: int = 0
     closed: bool = False
-    """An outcome (or discard) was given: the remaining ticks of the loop hold PAUSED."""
+    """An outcome (or discard) was given - the remaining ticks of the loop hold PAUSED."""
 
 
 class RecapDagger(DelegatedCalibration, Teleoperator):

@@ -48,7 +48,7 @@ class RecordLoopContext:
     fps: int | None
     single_task: str | None
     loop_id: float
-    """Identifies one call of record_loop (its start time): a new value means a new episode or reset phase."""
+    """Identifies one call of record_loop (its start time) - a new value means a new episode or reset phase."""
 
     @property
     def recording(self) -> bool:

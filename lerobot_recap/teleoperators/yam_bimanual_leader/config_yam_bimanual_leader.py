@@ -24,7 +24,7 @@ class YamLeaderArmConfig:
     host: str = "127.0.0.1"
     """Arm server host (`zmq` backend; the server runs with --arm=leader)."""
     port: int = 6021
-    """Arm server port (`zmq` backend): commands on `port`, state on `port + 1`."""
+    """Arm server port (`zmq` backend) - commands on `port`, state on `port + 1`."""
     kp: tuple[float, ...] = (80.0, 80.0, 80.0, 10.0, 10.0, 10.0)
     """Position gains of motors 1..6; only `bilateral_kp` times these are ever applied to a leader."""
     passive_kd: tuple[float, ...] = (0.1, 0.1, 0.1, 0.3, 0.05, 0.05)
@@ -43,21 +43,17 @@ class YamBimanualLeaderConfig(TeleoperatorConfig):
     """
 
     backend: str = "sim"
-    """How the leader arms are read: `can` (socketcan), `zmq` (lerobot-recap-yam-server --arm=leader) or `sim`."""
-    left_arm: YamLeaderArmConfig = field(
-        default_factory=lambda: YamLeaderArmConfig(channel="can_leader_l", port=6021)
-    )
+    """How the leader arms are read - `can` (socketcan), `zmq` (lerobot-recap-yam-server --arm=leader) or `sim`."""
+    left_arm: YamLeaderArmConfig = field(default_factory=lambda: YamLeaderArmConfig(channel="can_leader_l", port=6021))
     """The left leader arm."""
-    right_arm: YamLeaderArmConfig = field(
-        default_factory=lambda: YamLeaderArmConfig(channel="can_leader_r", port=6031)
-    )
+    right_arm: YamLeaderArmConfig = field(default_factory=lambda: YamLeaderArmConfig(channel="can_leader_r", port=6031))
     """The right leader arm."""
     top_button_event: str = "is_intervention"
     """Teleop event reported while the top handle button is held on either arm."""
     second_button_event: str = "terminate_episode"
     """Teleop event reported while the second handle button is held on either arm."""
     bilateral_kp: float = 0.0
-    """Force feedback: pull toward the follower pose at this fraction of kp while feedback arrives (0 = off; 0.1-0.2)."""
+    """Force feedback - pull toward the follower pose at this fraction of kp while feedback arrives (0 = off; 0.1-0.2)."""
     gravity: YamGravityConfig = field(default_factory=YamGravityConfig)
     """Gravity compensation of the passive leader arms (`can` backend), so they float where the operator leaves them."""
     handle_request_id: int = 0x50E
@@ -77,7 +73,7 @@ class YamBimanualLeaderConfig(TeleoperatorConfig):
     zmq_timeout_s: float = 1.0
     """The `zmq` backend raises if an arm server sends no state for this long."""
     zmq_encoding: str = "msgpack"
-    """Wire format to the arm servers: `msgpack` or `json` (never pickle)."""
+    """Wire format to the arm servers - `msgpack` or `json` (never pickle)."""
     sim_period_s: float = 4.0
     """Period of the scripted operator motion (`sim` backend)."""
     sim_amplitude_rad: float = 0.3

@@ -21,6 +21,21 @@ def test_tiny_preset_keeps_what_the_user_set():
     config = PI06RecapConfig(size="tiny", device="cpu", chunk_size=20, n_action_steps=5, image_resolution=[56, 56])
     assert (config.chunk_size, config.n_action_steps, tuple(config.image_resolution)) == (20, 5, (56, 56))
     assert config.paligemma_variant == "tiny"
+    # A value equal to the full size's default is still the user's choice, not a field to fill.
+    config = PI06RecapConfig(size="tiny", device="cpu", num_inference_steps=10, tokenizer_max_length=200)
+    assert (config.num_inference_steps, config.tokenizer_max_length) == (10, 200)
+
+
+def test_saved_config_reloads_with_the_same_values(tmp_path):
+    from lerobot.configs.policies import PreTrainedConfig
+
+    config = PI06RecapConfig(size="tiny", device="cpu", num_inference_steps=10)
+    config.save_pretrained(tmp_path)
+    reloaded = PreTrainedConfig.from_pretrained(tmp_path)
+    for name in TINY_PRESET:
+        assert getattr(reloaded, name) == getattr(config, name) or list(getattr(reloaded, name)) == list(
+            getattr(config, name)
+        ), name
 
 
 def test_unknown_size_is_refused():
