@@ -25,13 +25,20 @@ from lerobot.utils.constants import OBS_STATE
 SIZES = ("full", "tiny")
 
 
+VALUE_NORMALIZATION = {
+    "VISUAL": NormalizationMode.IDENTITY,
+    "STATE": NormalizationMode.MEAN_STD,
+    "ACTION": NormalizationMode.IDENTITY,
+}
+
+
 @PreTrainedConfig.register_subclass("recap_value")
 @dataclass
 class RecapValueConfig(PreTrainedConfig):
     """Config of `recap_value` (the VLM value model)."""
 
     size: str = "full"
-    """`full` (the backbones below, ~670M) or `tiny` (random tiny SigLIP + Gemma3 and a local tokenizer: tests)."""
+    """`full` (the backbones below, ~670M) or `tiny` (random tiny SigLIP + Gemma3 and a local tokenizer, for tests)."""
     vision_model: str = "google/siglip2-so400m-patch14-224"
     """Hub id or local path of the SigLIP vision checkpoint (only the vision tower is loaded)."""
     language_model: str = "google/gemma-3-270m"
@@ -41,7 +48,7 @@ class RecapValueConfig(PreTrainedConfig):
     image_size: int = 224
     """Side of the square images fed to SigLIP (the tiny size uses 32)."""
     cameras: list[str] | None = None
-    """Image keys to use (default: every camera of the dataset, in sorted order)."""
+    """Image keys to use (default every camera of the dataset, in sorted order)."""
     use_state: bool = False
     """Also read the proprioceptive state (observation.state, normalized by the preprocessor) as one token."""
     prompt_template: str = "Task: {task}\nValue:"
@@ -56,7 +63,7 @@ class RecapValueConfig(PreTrainedConfig):
     bin_max: float = 0.0
     """Highest atom (the normalized return at a success)."""
     head_hidden_dim: int = 512
-    """Width of the MLP head (tiny: 32)."""
+    """Width of the MLP head (32 for tiny)."""
     head_dropout: float = 0.1
     """Dropout in the head."""
     freeze_vision: bool = False
@@ -69,11 +76,11 @@ class RecapValueConfig(PreTrainedConfig):
     val_fraction: float = 0.1
     """Fraction of episodes held out of the loss (per outcome) for held-out MAE/Spearman/separation."""
     val_episodes: list[int] | None = None
-    """Held-out episode indices (default: drawn from val_fraction at the first run; saved with the checkpoint)."""
+    """Held-out episode indices (default drawn from val_fraction at the first run; saved with the checkpoint)."""
     split_seed: int = 0
     """Seed of the held-out draw."""
     metrics_log_freq: int = 50
-    """Log running train/held-out metrics every this many training forwards (0: never)."""
+    """Log running train/held-out metrics every this many training forwards (0 = never)."""
 
     convention_version: str | None = None
     """RECAP convention of the training data (filled from meta/recap.json; checked against later datasets)."""
@@ -97,13 +104,7 @@ class RecapValueConfig(PreTrainedConfig):
     scheduler_decay_lr: float = 1e-6
     """Learning rate at the end of the decay."""
 
-    normalization_mapping: dict[str, NormalizationMode] = field(
-        default_factory=lambda: {
-            "VISUAL": NormalizationMode.IDENTITY,
-            "STATE": NormalizationMode.MEAN_STD,
-            "ACTION": NormalizationMode.IDENTITY,
-        }
-    )
+    normalization_mapping: dict[str, NormalizationMode] = field(default_factory=lambda: dict(VALUE_NORMALIZATION))
     """Images stay in [0, 1] (SigLIP's normalization is in the model); the state (use_state) is z-scored."""
     push_to_hub: bool = False
     """Upload the checkpoint to the Hub after training (needs --policy.repo_id)."""
