@@ -192,7 +192,7 @@ class Pipeline:
             *train, *policy, f"--policy.device={cfg.device}", "--policy.push_to_hub=false",
             f"--dataset.repo_id=local/{dataset.name}", f"--dataset.root={dataset}", f"--output_dir={output_dir}",
             f"--steps={steps}", f"--batch_size={batch_size}", f"--num_workers={cfg.num_workers}",
-            f"--save_freq={steps}", f"--log_freq={max(1, min(50, steps // 10))}", "--wandb.enable=false",
+            f"--save_freq={steps}", f"--log_freq={log_freq(steps)}", "--wandb.enable=false",
         ] + (["--resume=false"] if not output_dir.exists() else [])
 
     def policy_flags(self, init: Path | None, extra: list[str]) -> list[str]:
@@ -214,6 +214,16 @@ class Pipeline:
         if cfg.eval_env == "recap_handover":
             command.append(f"--env.spawn_scale={cfg.spawn_scale}")
         return command
+
+
+def log_freq(steps: int) -> int:
+    """Training log interval: about ten points per run, at most every 50 steps."""
+    return max(1, min(50, steps // 10))
+
+
+def log_freq_for(cfg: PipelineConfig, stage: str) -> int:
+    steps = {"sft": cfg.sft_steps, "value": cfg.value_steps}.get(stage, cfg.finetune_steps)
+    return log_freq(steps)
 
 
 def checkpoint_of(train_dir: Path) -> Path:
@@ -263,13 +273,13 @@ def pipeline(cfg: PipelineConfig) -> dict:
     p.run(
         "sft",
         p.train_command(out / "sft", p.annotated, cfg.sft_steps, cfg.policy_batch_size, p.policy_flags(None, [])) + sft_data,
-        lambda: report.train_metric(out / "logs" / "sft.log"),
+        lambda: report.train_metric(out / "logs" / "sft.log", log_freq_for(cfg, "sft")),
     )
     p.run(
         "value",
         p.train_command(out / "value", p.annotated, cfg.value_steps, cfg.batch_size,
                         ["--policy.type=recap_value", f"--policy.size={cfg.value_size}", *cfg.value_args]),
-        lambda: report.train_metric(out / "logs" / "value.log"),
+        lambda: report.train_metric(out / "logs" / "value.log", log_freq_for(cfg, "value")),
     )
     p.run(
         "label",
@@ -289,7 +299,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
         p.run(
             variant,
             p.train_command(out / variant, dataset, cfg.finetune_steps, cfg.policy_batch_size, p.policy_flags(sft, extra)),
-            lambda variant=variant: report.train_metric(out / "logs" / f"{variant}.log"),
+            lambda variant=variant: report.train_metric(out / "logs" / f"{variant}.log", log_freq_for(cfg, variant)),
         )
     evaluations: dict[str, list[bool]] = {}
     if cfg.eval_env:

@@ -53,19 +53,23 @@ def eval_metric(successes: list[bool]) -> str:
     return f"success {s['successes']}/{s['episodes']} = {s['rate']:.0%} (95% CI {s['ci95'][0]:.0%}-{s['ci95'][1]:.0%})"
 
 
-def training_curve(log_path: Path) -> list[tuple[int, float]]:
-    """(step, loss) pairs from a stock lerobot-train log."""
+def training_curve(log_path: Path, log_freq: int | None = None) -> list[tuple[int, float]]:
+    """(step, loss) pairs from a stock lerobot-train log.
+
+    lerobot-train prints steps rounded (``step:2K`` at step 1500); with ``log_freq`` the exact step of the i-th
+    logged line, ``(i + 1) * log_freq``, is used instead.
+    """
     points = []
-    for match in _TRAIN_LINE.finditer(Path(log_path).read_text(errors="replace")):
+    for i, match in enumerate(_TRAIN_LINE.finditer(Path(log_path).read_text(errors="replace"))):
         raw = match["step"]
         suffix = raw[-1] if raw[-1] in "KMB" else ""
-        step = int(round(float(raw.rstrip("KMB")) * _SUFFIX[suffix]))
+        step = int(round(float(raw.rstrip("KMB")) * _SUFFIX[suffix])) if log_freq is None else (i + 1) * log_freq
         points.append((step, float(match["loss"])))
     return points
 
 
-def train_metric(log_path: Path) -> str:
-    curve = training_curve(log_path)
+def train_metric(log_path: Path, log_freq: int | None = None) -> str:
+    curve = training_curve(log_path, log_freq)
     if not curve:
         return "no loss logged"
     return f"loss {curve[0][1]:.3f} (step {curve[0][0]}) -> {curve[-1][1]:.3f} (step {curve[-1][0]})"
@@ -124,9 +128,12 @@ def _pyplot():
     return plt
 
 
-def plot_training_curves(logs: dict[str, Path], path: Path, finetune_offset: int = 0) -> Path | None:
+def plot_training_curves(
+    logs: dict[str, Path], path: Path, finetune_offset: int = 0, log_freqs: dict[str, int] | None = None
+) -> Path | None:
     """Loss curves; the fine-tunes are drawn from ``finetune_offset`` on, where the stage-2 run they start from ends."""
-    curves = {name: training_curve(log) for name, log in logs.items() if log.exists()}
+    log_freqs = log_freqs or {}
+    curves = {name: training_curve(log, log_freqs.get(name)) for name, log in logs.items() if log.exists()}
     curves = {name: c for name, c in curves.items() if c}
     if not curves:
         return None
@@ -178,7 +185,10 @@ def write_report(cfg, results, evaluations: dict[str, list[bool]], annotated: Pa
     }
     labels = load_recap_metadata(labeled).labels or {}
     logs = {name: out / "logs" / f"{name}.log" for name in ("sft", "bc", "recorded", "recap", "value")}
-    plots = {"training_curves": plot_training_curves(logs, out / "training_curves.png", cfg.sft_steps)}
+    from lerobot_recap.scripts.lerobot_recap_pipeline import log_freq_for
+
+    log_freqs = {name: log_freq_for(cfg, name) for name in logs}
+    plots = {"training_curves": plot_training_curves(logs, out / "training_curves.png", cfg.sft_steps, log_freqs)}
     if evaluation:
         plots["success_rates"] = plot_success_rates(evaluation, out / "success_rates.png")
     label_plots = sorted(str(p) for p in (labeled.parent / f"{labeled.name}_plots").glob("*.png"))
@@ -188,7 +198,7 @@ def write_report(cfg, results, evaluations: dict[str, list[bool]], annotated: Pa
         "data_mix": data_mix(annotated),
         "value_metrics": labels.get("value_metrics", {}),
         "labels": {k: labels.get(k) for k in ("positive_rates", "thresholds", "n_steps", "positive_fraction")},
-        "training_curves": {name: training_curve(log) for name, log in logs.items() if log.exists()},
+        "training_curves": {name: training_curve(log, log_freqs[name]) for name, log in logs.items() if log.exists()},
         "evaluation": evaluation,
         "plots": {k: str(v) for k, v in plots.items() if v} | {"labels": label_plots},
     }

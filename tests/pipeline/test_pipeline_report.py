@@ -49,3 +49,11 @@ def test_read_successes_from_eval_info(tmp_path):
     info = {"per_task": [{"metrics": {"successes": [True, False]}}, {"metrics": {"successes": [False]}}]}
     (tmp_path / "eval_info.json").write_text(json.dumps(info))
     assert read_successes(tmp_path) == [True, False, False]
+
+
+def test_training_curve_uses_exact_steps_when_the_log_interval_is_known(tmp_path):
+    log = tmp_path / "train.log"
+    # lerobot-train logs every 500 steps: at 500, 1000 and 1500 (which it prints rounded as 2K).
+    log.write_text("step:500 smpl:8K loss:0.9\nstep:1K smpl:16K loss:0.7\nstep:2K smpl:24K loss:0.5\n")
+    assert training_curve(log)[-1] == (2000, 0.5)
+    assert training_curve(log, log_freq=500) == [(500, 0.9), (1000, 0.7), (1500, 0.5)]
