@@ -22,7 +22,10 @@ Everything is seeded through gymnasium's ``np_random``: the same seed gives the 
 the same actions. ``HandoverSim`` is the simulator alone (used by the scripted policies and the data generator);
 ``RecapHandoverGymEnv`` wraps it as a gymnasium env in the observation layout that ``lerobot-eval`` expects
 (``pixels`` -> ``observation.images.<camera>``, ``agent_pos`` -> ``observation.state``), with ``task`` and
-``task_description`` attributes for the language task and ``info["is_success"]`` for the success signal.
+``task_description`` attributes for the language task and ``info["is_success"]`` for the success signal. The
+reward is sub-task progress: 1/4 the first time each milestone is reached (left arm holds the cube, right arm holds
+it, right arm alone holds it, placed on the target), so an episode's summed reward is its progress in [0, 1] and
+exactly 1 on success (``lerobot-eval`` reports it as ``avg_sum_reward``).
 """
 
 from __future__ import annotations
@@ -514,13 +517,16 @@ class RecapHandoverGymEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self.sim.reset(self.np_random)
+        self._milestones = 0
         return self._observation(), self._info()
 
     def step(self, action):
         world = self.sim.step(action, self.np_random)
         terminated = world.status != "running"
         truncated = not terminated and world.steps >= self._max_episode_steps
-        reward = 1.0 if world.status == "success" else 0.0
+        reached = max(self._milestones, milestones_reached(world))
+        reward = (reached - self._milestones) / N_MILESTONES
+        self._milestones = reached
         return self._observation(), reward, terminated, truncated, self._info()
 
     def render(self) -> np.ndarray:
@@ -535,7 +541,27 @@ class RecapHandoverGymEnv(gym.Env):
 
     def _info(self) -> dict:
         status = self.world.status
-        return {"is_success": status == "success", "dropped": status == "dropped"}
+        return {
+            "is_success": status == "success",
+            "dropped": status == "dropped",
+            "progress": self._milestones / N_MILESTONES,
+        }
+
+
+N_MILESTONES = 4
+"""Sub-tasks of the hand-over: left arm holds the cube, right arm holds it, right arm alone holds it, placed."""
+
+
+def milestones_reached(world: HandoverWorld) -> int:
+    """How far the hand-over has got in this state (0 to N_MILESTONES); the env's reward counts new ones."""
+    if world.status == "success":
+        return 4
+    left, right = world.held_by["left"], world.held_by["right"]
+    if right and not left:
+        return 3
+    if right:
+        return 2
+    return 1 if left else 0
 
 
 def register_gym_env() -> None:

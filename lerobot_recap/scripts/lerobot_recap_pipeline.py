@@ -72,11 +72,11 @@ class PipelineConfig:
     """pi06_recap size - tiny (CPU, minutes) or full (pi0.5's gemma_2b + gemma_300m; a GPU)."""
     policy_base_model: str | None = None
     """pi0.5 weights that stage 2 starts from (e.g. lerobot/pi05_base); none - random init (tiny)."""
-    sft_steps: int = 600
+    sft_steps: int = 1000
     """Stage 2 training steps (on the demonstrations)."""
     finetune_steps: int = 300
     """Training steps of each fine-tune from the stage-2 checkpoint (bc, stage 3, stage 6)."""
-    policy_batch_size: int = 16
+    policy_batch_size: int = 32
     """Batch size of the policy stages."""
     policy_args: list[str] = field(default_factory=lambda: ["--policy.delta_actions=true"])
     """Extra flags for every pi06_recap training command (e.g. --peft.method_type=LORA)."""
@@ -109,7 +109,7 @@ class PipelineConfig:
 
     device: str = "cpu"
     """Torch device of every stage."""
-    num_workers: int = 1
+    num_workers: int = 2
     """DataLoader workers of the training and labeling stages."""
     launcher: list[str] = field(default_factory=list)
     """Prefix of the training commands, e.g. [accelerate,launch,--num_processes=2] (multi-GPU)."""
@@ -302,21 +302,25 @@ def pipeline(cfg: PipelineConfig) -> dict:
             lambda variant=variant: report.train_metric(out / "logs" / f"{variant}.log", log_freq_for(cfg, variant)),
         )
     evaluations: dict[str, list[bool]] = {}
+    progress: dict[str, list[float]] = {}
     if cfg.eval_env:
         for variant in POLICY_VARIANTS:
             successes: list[bool] = []
+            progress[variant] = []
             for seed in cfg.eval_seeds:
                 eval_dir = out / "eval" / f"{variant}_seed{seed}"
                 p.run(
                     f"eval_{variant}_seed{seed}",
                     p.eval_command(checkpoint_of(out / variant), eval_dir, seed),
-                    lambda eval_dir=eval_dir: report.eval_metric(report.read_successes(eval_dir)),
+                    lambda eval_dir=eval_dir: report.eval_metric(report.read_successes(eval_dir))
+                    + f", progress {report.mean_summary(report.read_progress(eval_dir))['mean']:.2f}",
                 )
                 successes += report.read_successes(eval_dir)
+                progress[variant] += report.read_progress(eval_dir)
             evaluations[variant] = successes
     else:
         logging.info("no --eval_env: evaluate on the robot with lerobot-record --policy.path=<checkpoint>")
-    summary = report.write_report(cfg, p.results, evaluations, p.annotated, p.labeled)
+    summary = report.write_report(cfg, p.results, evaluations, progress, p.annotated, p.labeled)
     print(report.evaluation_table(summary["evaluation"]), flush=True)
     logging.info("report written to %s", out / "report.md")
     return summary

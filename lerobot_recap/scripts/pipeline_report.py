@@ -39,6 +39,26 @@ def success_summary(successes: list[bool]) -> dict[str, Any]:
     return {"episodes": n, "successes": k, "rate": k / n if n else float("nan"), "ci95": [low, high]}
 
 
+def mean_summary(values: list[float], z: float = 1.96) -> dict[str, Any]:
+    """Mean with a normal-approximation 95% interval (clipped to [0, 1]), for per-episode progress in [0, 1]."""
+    n = len(values)
+    if n == 0:
+        return {"episodes": 0, "mean": float("nan"), "ci95": [0.0, 1.0]}
+    mean = sum(values) / n
+    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+    half = z * math.sqrt(var / n)
+    return {"episodes": n, "mean": mean, "ci95": [max(0.0, mean - half), min(1.0, mean + half)]}
+
+
+def read_progress(eval_dir: Path) -> list[float]:
+    """Per-episode summed reward from a `lerobot-eval` output dir: sub-task progress in [0, 1] on recap_handover."""
+    info = json.loads((Path(eval_dir) / "eval_info.json").read_text())
+    values: list[float] = []
+    for task in info.get("per_task", []):
+        values += [float(v) for v in task["metrics"]["sum_rewards"]]
+    return values
+
+
 def read_successes(eval_dir: Path) -> list[bool]:
     """Per-episode success flags from a `lerobot-eval` output dir (every task of its eval_info.json)."""
     info = json.loads((Path(eval_dir) / "eval_info.json").read_text())
@@ -112,10 +132,17 @@ def label_metric(labeled: Path) -> str:
 def evaluation_table(evaluation: dict[str, dict[str, Any]]) -> str:
     if not evaluation:
         return "No simulated evaluation (no --eval_env)."
-    lines = ["| policy | success rate | 95% CI | episodes |", "|---|---|---|---|"]
+    lines = [
+        "| policy | success rate | 95% CI | mean progress (summed reward) | 95% CI | episodes |",
+        "|---|---|---|---|---|---|",
+    ]
     for variant, s in evaluation.items():
         title = s.get("title", variant)
-        lines.append(f"| {title} | {s['rate']:.1%} | {s['ci95'][0]:.1%} - {s['ci95'][1]:.1%} | {s['episodes']} |")
+        p = s.get("progress") or mean_summary([])
+        lines.append(
+            f"| {title} | {s['rate']:.1%} | {s['ci95'][0]:.1%} - {s['ci95'][1]:.1%} | {p['mean']:.2f} | "
+            f"{p['ci95'][0]:.2f} - {p['ci95'][1]:.2f} | {s['episodes']} |"
+        )
     return "\n".join(lines)
 
 
@@ -158,29 +185,49 @@ def plot_training_curves(
 
 def plot_success_rates(evaluation: dict[str, dict[str, Any]], path: Path) -> Path:
     plt = _pyplot()
-    fig, axis = plt.subplots(figsize=(7, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     names = list(evaluation)
-    rates = [evaluation[n]["rate"] for n in names]
-    lows = [evaluation[n]["rate"] - evaluation[n]["ci95"][0] for n in names]
-    highs = [evaluation[n]["ci95"][1] - evaluation[n]["rate"] for n in names]
-    axis.bar(names, rates, yerr=[lows, highs], capsize=6, color=["#999999", "#6a9fd4", "#2e7d32"][: len(names)])
-    axis.set_ylim(0, 1)
-    axis.set_ylabel("success rate (95% Wilson CI)")
-    axis.set_title(f"lerobot-eval, {evaluation[names[0]]['episodes']} episodes per policy")
+    colors = ["#999999", "#6a9fd4", "#2e7d32"][: len(names)]
+    panels = (
+        ("success rate (95% Wilson CI)", [evaluation[n]["rate"] for n in names], [evaluation[n]["ci95"] for n in names]),
+        (
+            "mean sub-task progress (95% CI)",
+            [(evaluation[n].get("progress") or mean_summary([]))["mean"] for n in names],
+            [(evaluation[n].get("progress") or mean_summary([]))["ci95"] for n in names],
+        ),
+    )
+    for axis, (label, values, intervals) in zip(axes, panels, strict=True):
+        errors = [[v - ci[0] for v, ci in zip(values, intervals, strict=True)],
+                  [ci[1] - v for v, ci in zip(values, intervals, strict=True)]]
+        axis.bar(names, values, yerr=errors, capsize=6, color=colors)
+        axis.set_ylim(0, 1)
+        axis.set_ylabel(label)
+    fig.suptitle(f"lerobot-eval, {evaluation[names[0]]['episodes']} episodes per policy")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
-def write_report(cfg, results, evaluations: dict[str, list[bool]], annotated: Path, labeled: Path) -> dict[str, Any]:
+def write_report(
+    cfg,
+    results,
+    evaluations: dict[str, list[bool]],
+    progress: dict[str, list[float]],
+    annotated: Path,
+    labeled: Path,
+) -> dict[str, Any]:
     """Write report.md, report.json and the plots into cfg.output_dir; returns the JSON summary."""
     from lerobot_recap.data.metadata import load_recap_metadata
     from lerobot_recap.scripts.lerobot_recap_pipeline import VARIANT_TITLES
 
     out = Path(cfg.output_dir)
     evaluation = {
-        variant: {"title": VARIANT_TITLES.get(variant, variant), **success_summary(flags)}
+        variant: {
+            "title": VARIANT_TITLES.get(variant, variant),
+            **success_summary(flags),
+            "progress": mean_summary(progress.get(variant, [])),
+        }
         for variant, flags in evaluations.items()
     }
     labels = load_recap_metadata(labeled).labels or {}
@@ -249,7 +296,9 @@ def _markdown(cfg, results, summary: dict[str, Any]) -> str:
         lines += [
             f"Seeds {cfg.eval_seeds}, {cfg.eval_episodes} episodes each; the three policies start from the same "
             f"stage-2 checkpoint and fine-tune for {cfg.finetune_steps} steps on the same data, differing only "
-            "in the indicator. Intervals are 95% Wilson score intervals over episodes.",
+            "in the indicator. Success intervals are 95% Wilson score intervals over episodes; progress is the "
+            "episode's summed reward (a quarter per sub-task: left grasp, right grasp, hand-over done, placed) with "
+            "a normal-approximation 95% interval.",
             "",
             f"![success rates]({_relative(summary['plots']['success_rates'], cfg.output_dir)})",
         ]

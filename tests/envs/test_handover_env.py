@@ -82,7 +82,7 @@ def test_observation_matches_the_env_config_features():
         assert cfg.features_map[f"pixels/{cam}"] == f"observation.images.{cam}"
     assert obs["agent_pos"].shape == (STATE_DIM,) == cfg.features["agent_pos"].shape
     assert env.observation_space.contains(obs)
-    assert info == {"is_success": False, "dropped": False}
+    assert info == {"is_success": False, "dropped": False, "progress": 0.0}
     assert len(JOINT_NAMES) == STATE_DIM
     # lerobot-eval reads these through the vector env: no wrapper may hide them.
     assert env._max_episode_steps == cfg.episode_length
@@ -206,3 +206,39 @@ def test_expert_through_a_vector_env_reports_success_in_final_info():
             break
     vec.close()
     assert successes.all()
+
+
+def test_reward_counts_sub_task_milestones_and_sums_to_one_on_success():
+    env = RecapHandoverGymEnv(image_size=32)
+    env.reset(seed=3)
+    expert = HandoverExpert()
+    rewards, progress = [], []
+    for _ in range(200):
+        _, reward, terminated, truncated, info = env.step(expert.act(env.world))
+        rewards.append(reward)
+        progress.append(info["progress"])
+        if terminated or truncated:
+            break
+    assert info["is_success"]
+    assert sum(rewards) == pytest.approx(1.0)
+    assert sorted(r for r in rewards if r) == [0.25] * 4  # each milestone once
+    assert progress == sorted(progress) and progress[-1] == 1.0  # progress never goes back
+
+
+def test_progress_of_a_dropped_cube_stays_partial():
+    from lerobot_recap.envs.handover import GRIPPER
+
+    env = RecapHandoverGymEnv(image_size=32)
+    env.reset(seed=3)
+    expert = HandoverExpert()
+    total = 0.0
+    for _ in range(200):  # the expert until the left arm holds the cube high, then it lets go
+        action = expert.act(env.world)
+        if env.world.held_by["left"] and env.world.cube_z > 0.2:
+            action[GRIPPER] = 1.0
+        _, reward, terminated, _, info = env.step(action)
+        total += reward
+        if terminated:
+            break
+    assert info["dropped"] and not info["is_success"]
+    assert total == pytest.approx(0.25) == info["progress"]

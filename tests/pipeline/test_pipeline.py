@@ -53,6 +53,7 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path):
         assert result["ci95"][0] <= result["rate"] <= result["ci95"][1]
     assert (out / "success_rates.png").exists() and (out / "training_curves.png").exists()
     assert "Wilson" in (out / "report.md").read_text()
+    assert all(0.0 <= r["progress"]["mean"] <= 1.0 for r in report["evaluation"].values())
     # A rerun skips the finished stages.
     again = subprocess.run(cmd, env=cli_env(), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0

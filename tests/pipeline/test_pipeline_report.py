@@ -57,3 +57,20 @@ def test_training_curve_uses_exact_steps_when_the_log_interval_is_known(tmp_path
     log.write_text("step:500 smpl:8K loss:0.9\nstep:1K smpl:16K loss:0.7\nstep:2K smpl:24K loss:0.5\n")
     assert training_curve(log)[-1] == (2000, 0.5)
     assert training_curve(log, log_freq=500) == [(500, 0.9), (1000, 0.7), (1500, 0.5)]
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=200))
+def test_mean_summary_interval_contains_the_mean(values):
+    from lerobot_recap.scripts.pipeline_report import mean_summary
+
+    summary = mean_summary(values)
+    assert 0.0 <= summary["ci95"][0] <= summary["mean"] + 1e-12
+    assert summary["mean"] - 1e-12 <= summary["ci95"][1] <= 1.0
+
+
+def test_read_progress_from_eval_info(tmp_path):
+    from lerobot_recap.scripts.pipeline_report import read_progress
+
+    info = {"per_task": [{"metrics": {"sum_rewards": [0.25, 1.0], "successes": [False, True]}}]}
+    (tmp_path / "eval_info.json").write_text(json.dumps(info))
+    assert read_progress(tmp_path) == [0.25, 1.0]
