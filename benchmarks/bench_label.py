@@ -152,6 +152,8 @@ def bench_full(batch_size: int, cameras: int) -> None:
     encoder.hidden_size = language_config.hidden_size
     encoder.image_projection = torch.nn.Linear(vision_config.hidden_size, language_config.hidden_size)
     encoder.image_scale = language_config.hidden_size**0.5
+    encoder.state_dim = None  # images + prompt only, like a state-free value checkpoint
+    encoder.output_size = language_config.hidden_size
     encoder = encoder.to("cuda", dtype=torch.bfloat16).eval()
     images = [torch.rand(batch_size, 3, 224, 224, device="cuda") for _ in range(cameras)]
     ids = torch.randint(3, 1000, (batch_size, 48), device="cuda")

@@ -8,6 +8,9 @@ reads, it never generates). The output is the masked mean of the last hidden sta
 Optionally (``state_dim``) a normalized proprioceptive state vector becomes one more token, a linear projection to
 Gemma3's width placed between the image tokens and the prompt: there its position (and so its rotary phase) is the
 same for every sample whatever the prompt's length, and the prompt's padding stays at the end of the sequence.
+The output is then the masked mean followed by the state token's own last hidden state (``output_size`` is twice
+the width): in a mean over some 50 tokens, most of them the same prompt for every frame, the one state token is
+diluted to a few percent of the pooled vector, and a small model learned nothing from it in hundreds of steps.
 Without ``state_dim`` no such parameter exists, so state-free checkpoints keep their parameter names.
 
 Only what is used is built: ``SiglipVisionModel`` (no text tower, no ``logit_scale``/``logit_bias``; the MAP
@@ -123,7 +126,7 @@ def build_language_model(spec: BackboneSpec) -> nn.Module:
 
 
 class SiglipGemma3Encoder(nn.Module):
-    """Images of several cameras + a tokenized prompt -> one pooled vector per sample (Gemma3's width)."""
+    """Images of several cameras + a tokenized prompt (+ a state) -> one vector per sample (``output_size`` wide)."""
 
     def __init__(self, spec: BackboneSpec, state_dim: int | None = None):
         super().__init__()
@@ -139,6 +142,8 @@ class SiglipGemma3Encoder(nn.Module):
         # they start at a comparable magnitude only if scaled the same way.
         self.image_scale = self.hidden_size**0.5
         self.state_dim = state_dim
+        self.output_size = self.hidden_size * (2 if state_dim is not None else 1)
+        """Width of :meth:`forward`'s output: the pooled vector, and with a state its token's output after it."""
         if state_dim is not None:
             self.state_projection = nn.Linear(state_dim, self.hidden_size)
             nn.init.normal_(self.state_projection.weight, std=0.02)
@@ -190,7 +195,11 @@ class SiglipGemma3Encoder(nn.Module):
         mask = torch.cat([prefix_mask, attention_mask], dim=1)
         hidden = self.language(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state
         weights = mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        if state is None:
+            return pooled
+        state_position = prefix_tokens.shape[1] - 1  # the state token closes the prefix
+        return torch.cat([pooled, hidden[:, state_position]], dim=-1)
 
 
 def reference_full_configs():

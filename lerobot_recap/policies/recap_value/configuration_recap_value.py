@@ -5,7 +5,12 @@
 The model (SigLIP vision over every configured camera, Gemma3 over image tokens + the task prompt, a 201-bin
 distributional head on [-1, 0]) is in ``modeling_recap_value.py``. With ``--policy.use_state=true`` the
 proprioceptive state (``observation.state``, z-scored by the preprocessor with the dataset's stats, which the
-checkpoint's preprocessor keeps) enters as one more token between the image tokens and the prompt.
+checkpoint's preprocessor keeps) enters as one more token between the image tokens and the prompt, and the head
+reads that token's output next to the pooled sequence.
+
+The tiny size (random backbones, trained from scratch on CPU) uses a from-scratch learning rate (1e-3) and
+Gaussian-spread value targets (``target_sigma_bins=2``); with ``--policy.use_state=true`` it learns the embedded
+task's value in a few hundred steps. The full size keeps the fine-tuning rate (5e-5) and two-hot targets.
 
 The checkpoint's ``config.json`` carries the data contract it was trained under (convention version, per-task L
 and C_fail, bins), filled in from the training dataset's ``meta/recap.json``; a dataset of another convention or
@@ -62,6 +67,9 @@ class RecapValueConfig(PreTrainedConfig):
     """Lowest atom (the normalized return of the worst failure)."""
     bin_max: float = 0.0
     """Highest atom (the normalized return at a success)."""
+    target_sigma_bins: float | None = None
+    """Spread of the value target over the atoms (0 = two-hot, s > 0 = a Gaussian of std s bins, as HL-Gauss).
+    Unset = 0 for full, 2 for tiny."""
     head_hidden_dim: int = 512
     """Width of the MLP head (32 for tiny)."""
     head_dropout: float = 0.1
@@ -91,8 +99,8 @@ class RecapValueConfig(PreTrainedConfig):
     task_c_fail: dict[str, float] = field(default_factory=dict)
     """Per task string, the failure penalty C_fail the value targets were built with."""
 
-    optimizer_lr: float = 5e-5
-    """Peak learning rate (AdamW)."""
+    optimizer_lr: float | None = None
+    """Peak learning rate (AdamW); default 5e-5 (full: pretrained backbones) or 1e-3 (tiny: trained from scratch)."""
     optimizer_weight_decay: float = 1e-5
     """AdamW weight decay."""
     optimizer_grad_clip_norm: float = 1.0
@@ -121,6 +129,15 @@ class RecapValueConfig(PreTrainedConfig):
                 self.image_size = 32
             if self.head_hidden_dim == 512:
                 self.head_hidden_dim = 32
+        # The tiny model is randomly initialized and learns from scratch: at the fine-tuning rate of the pretrained
+        # backbones its 201-bin head stays near uniform for hundreds of steps (V is a constant), and with one-bin
+        # two-hot targets neighbouring atoms share no signal, so ordering 201 atoms from scratch is slow.
+        if self.optimizer_lr is None:
+            self.optimizer_lr = 1e-3 if self.size == "tiny" else 5e-5
+        if self.target_sigma_bins is None:
+            self.target_sigma_bins = 2.0 if self.size == "tiny" else 0.0
+        if self.target_sigma_bins < 0:
+            raise ValueError(f"--policy.target_sigma_bins must be >= 0 (0: two-hot), got {self.target_sigma_bins}")
         if self.num_bins < 2:
             raise ValueError(f"--policy.num_bins must be >= 2, got {self.num_bins}")
         if not self.bin_min < self.bin_max:

@@ -3,9 +3,11 @@
 Architecture (as in the pi*0.6 paper's ~670M value model): every configured camera goes through a SigLIP vision
 tower, its patch tokens are projected into Gemma3's embedding space, the task prompt follows, Gemma3 runs over the
 prefix with bidirectional attention (with ``use_state``, the normalized proprioceptive state enters as one
-projected token between the images and the prompt), the masked mean of its last hidden states feeds an MLP head of
-``num_bins`` logits over atoms evenly spaced on [bin_min, bin_max] = [-1, 0]. The loss is the cross-entropy
-against the two-hot projection of the target; the value is the expectation of the atoms under the softmax.
+projected token between the images and the prompt, and its output joins the pooled vector), the masked mean of its
+last hidden states feeds an MLP head of ``num_bins`` logits over atoms evenly spaced on [bin_min, bin_max] = [-1, 0].
+The loss is the cross-entropy against the two-hot projection of the target (or, ``target_sigma_bins`` > 0, a
+Gaussian spread over neighbouring atoms: the tiny default); the value is the expectation of the atoms under the
+softmax.
 
 Inside stock ``lerobot-train`` the target ``value_label`` would be dropped by the preprocessor, so the policy reads it
 by the frame's global ``index`` (:class:`~lerobot_recap.data.frame_labels.FrameLabels`). A deterministic set of
@@ -56,6 +58,29 @@ def two_hot(target: Tensor, num_bins: int, low: float, high: float) -> Tensor:
     probs.scatter_add_(1, lower.unsqueeze(1), (1.0 - upper_weight).unsqueeze(1))
     probs.scatter_add_(1, upper.unsqueeze(1), upper_weight.unsqueeze(1))
     return probs
+
+
+def gaussian_target(target: Tensor, num_bins: int, low: float, high: float, sigma_bins: float) -> Tensor:
+    """Spread each target as a Gaussian of std ``sigma_bins`` bins over the atoms' cells: (B,) -> (B, num_bins).
+
+    Each atom gets the Gaussian's mass on its cell (half a bin either side); the tails beyond [low, high] go to the
+    end atoms, so a target on an end atom keeps its mass there. Unlike two-hot, neighbouring atoms share the
+    signal, which is what lets a head trained from scratch order 201 atoms quickly ("HL-Gauss").
+    """
+    target = target.float().clamp(low, high)
+    width = (high - low) / (num_bins - 1)
+    inner_edges = torch.linspace(low + width / 2, high - width / 2, num_bins - 1, device=target.device)
+    cdf = torch.special.ndtr((inner_edges.unsqueeze(0) - target.unsqueeze(1)) / (sigma_bins * width))
+    zeros = torch.zeros_like(cdf[:, :1])
+    cdf = torch.cat([zeros, cdf, zeros + 1.0], dim=1)
+    return cdf[:, 1:] - cdf[:, :-1]
+
+
+def value_target_probs(target: Tensor, config: RecapValueConfig) -> Tensor:
+    """The distribution over the atoms that the head is trained towards (two-hot or Gaussian, per the config)."""
+    if config.target_sigma_bins:
+        return gaussian_target(target, config.num_bins, config.bin_min, config.bin_max, config.target_sigma_bins)
+    return two_hot(target, config.num_bins, config.bin_min, config.bin_max)
 
 
 def expected_value(logits: Tensor, centers: Tensor) -> Tensor:
@@ -203,7 +228,7 @@ class RecapValuePolicy(PreTrainedPolicy):
             tiny_vocab_size=len(self.tokenizer),
         )
         self.encoder = SiglipGemma3Encoder(spec, state_dim=config.state_dim if config.use_state else None)
-        width = self.encoder.hidden_size
+        width = self.encoder.output_size
         self.head = nn.Sequential(
             nn.LayerNorm(width),
             nn.Linear(width, config.head_hidden_dim),
@@ -364,7 +389,7 @@ class RecapValuePolicy(PreTrainedPolicy):
         target = self.labels.lookup(batch["index"])[VALUE_LABEL].reshape(-1).float()
         logits = self.logits(batch)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
-        per_sample = -(two_hot(target, self.config.num_bins, self.config.bin_min, self.config.bin_max) * log_probs).sum(-1)
+        per_sample = -(value_target_probs(target, self.config) * log_probs).sum(-1)
 
         episode = batch["episode_index"].reshape(-1).to(per_sample.device)
         held_out = torch.isin(episode, torch.tensor(self.config.val_episodes or [], device=episode.device, dtype=episode.dtype))
