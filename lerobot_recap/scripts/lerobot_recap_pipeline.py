@@ -72,9 +72,9 @@ class PipelineConfig:
     """pi06_recap size - tiny (CPU, minutes) or full (pi0.5's gemma_2b + gemma_300m; a GPU)."""
     policy_base_model: str | None = None
     """pi0.5 weights that stage 2 starts from (e.g. lerobot/pi05_base); none - random init (tiny)."""
-    sft_steps: int = 1000
+    sft_steps: int = 1500
     """Stage 2 training steps (on the demonstrations)."""
-    finetune_steps: int = 300
+    finetune_steps: int = 400
     """Training steps of each fine-tune from the stage-2 checkpoint (bc, stage 3, stage 6)."""
     policy_batch_size: int = 32
     """Batch size of the policy stages."""
@@ -100,7 +100,7 @@ class PipelineConfig:
 
     eval_env: str | None = "recap_handover"
     """LeRobot env type of the evaluation (none - skip it, e.g. on real-robot data)."""
-    eval_episodes: int = 20
+    eval_episodes: int = 30
     """Evaluation episodes per policy and seed."""
     eval_seeds: list[int] = field(default_factory=lambda: [1000])
     """Evaluation seeds (episodes of a seed start from seed, seed+1, ...; none overlaps the data)."""
