@@ -99,7 +99,7 @@ def test_connect_enables_all_and_holds_the_measured_pose():
 
 def test_commands_move_the_motors_at_limited_speed():
     ch = channel()
-    with VirtualDamiaoArm(ch, YAM_MOTOR_TYPES, initial_position=HOME) as motors:
+    with VirtualDamiaoArm(ch, YAM_MOTOR_TYPES, initial_position=HOME):
         arm = make_arm(ch)
         arm.connect()
         try:

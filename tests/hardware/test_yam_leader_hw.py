@@ -113,7 +113,7 @@ def test_can_leader_reads_joints_handle_and_buttons(tmp_path):
 def test_can_leader_is_passive_with_gravity_compensation(tmp_path):
     left, right = channel(), channel()
     with VirtualDamiaoArm(left, LEADER_MOTORS, LEFT_POSE, handle=True) as lm, \
-            VirtualDamiaoArm(right, LEADER_MOTORS, RIGHT_POSE, handle=True) as rm:
+            VirtualDamiaoArm(right, LEADER_MOTORS, RIGHT_POSE, handle=True):
         leader = make_can_leader(tmp_path, left, right)
         leader.connect()
         try:
