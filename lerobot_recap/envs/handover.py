@@ -76,7 +76,7 @@ SAFE_DROP_HEIGHT = 0.12
 """A cube let go above this height rolls off the table (episode over, failure); below, it lands where it is."""
 
 # Grasp tolerances: a closing gripper holds the cube only if it is this well aligned.
-GRASP_DIST = 0.04
+GRASP_DIST = 0.07
 GRASP_HEIGHT = 0.06
 GRASP_YAW = 0.3
 GRASP_TILT = 0.2

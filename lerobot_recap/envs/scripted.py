@@ -86,7 +86,7 @@ class Perception:
     """Whether the left arm lets go as soon as it reaches the hand-over point, before the right arm holds."""
 
 
-ALIGN_XY = 0.012
+ALIGN_XY = 0.02
 ALIGN_YAW = 0.08
 ALIGN_Z = 0.02
 APPROACH_HEIGHT = 0.1
@@ -174,7 +174,7 @@ class HandoverExpert:
         q = world.arm_q("right")
         target = world.target_xy + self.perception.place_offset
         xy, yaw = world.gripper_pose("right")
-        above = np.linalg.norm(xy - target) < 0.015
+        above = np.linalg.norm(xy - target) < 0.02
         if above and q[LIFT] < PLACE_HEIGHT + 0.01:
             return self._arm_goal(world, "right", target, yaw, PLACE_HEIGHT, 1.0)
         if above:
@@ -237,7 +237,7 @@ class WeakPolicy:
         self.perception.release_early = bool(rng.random() < cfg.p_release_early)
         if rng.random() < cfg.p_place_drift:
             angle = rng.uniform(0, 2 * np.pi)
-            self.perception.place_offset = rng.uniform(0.09, 0.14) * np.array([np.cos(angle), np.sin(angle)])
+            self.perception.place_offset = rng.uniform(0.11, 0.16) * np.array([np.cos(angle), np.sin(angle)])
         self._missed = {arm: False for arm in ARMS}
         for arm in ARMS:
             self._new_attempt(arm)
@@ -247,7 +247,7 @@ class WeakPolicy:
         """A misalignment that makes a grasp miss: off by more than the tolerance in position or yaw."""
         if self.rng.random() < 0.5:
             angle = self.rng.uniform(0, 2 * np.pi)
-            return np.array([*(self.rng.uniform(0.05, 0.08) * np.array([np.cos(angle), np.sin(angle)])), 0.0])
+            return np.array([*(self.rng.uniform(0.09, 0.13) * np.array([np.cos(angle), np.sin(angle)])), 0.0])
         return np.array([0.0, 0.0, self.rng.choice([-1, 1]) * self.rng.uniform(0.35, 0.6)])
 
     def _new_attempt(self, arm: str) -> None:

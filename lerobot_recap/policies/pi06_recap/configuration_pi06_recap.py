@@ -15,7 +15,7 @@ from lerobot.optim.optimizers import AdamWConfig
 from lerobot.optim.schedulers import CosineDecayWithWarmupSchedulerConfig
 from lerobot.utils.constants import OBS_STATE
 
-GEMMA_VARIANT_NAMES = ("gemma_2b", "gemma_300m", "tiny")
+GEMMA_VARIANT_NAMES = ("gemma_2b", "gemma_300m", "tiny", "tiny_wide")
 PI05_NORMALIZATION = {
     "VISUAL": NormalizationMode.IDENTITY,
     "STATE": NormalizationMode.QUANTILES,
@@ -40,10 +40,11 @@ SIZE_PRESETS: dict[str, dict[str, object]] = {
         "tokenizer_max_length": 200,
         "optimizer_lr": 2.5e-5,
         "scheduler_warmup_steps": 1_000,
+        "state_token": False,
     },
     "tiny": {
         "paligemma_variant": "tiny",
-        "action_expert_variant": "tiny",
+        "action_expert_variant": "tiny_wide",
         "vision_variant": "tiny",
         "vlm_vocab_size": 1024,
         "image_resolution": (28, 28),
@@ -56,6 +57,7 @@ SIZE_PRESETS: dict[str, dict[str, object]] = {
         "tokenizer_max_length": 96,
         "optimizer_lr": 1e-3,
         "scheduler_warmup_steps": 0,
+        "state_token": True,
     },
 }
 """What each ``--policy.size`` fills in for the fields left unset (None); a value the user gives always wins."""
@@ -77,7 +79,7 @@ class PI06RecapConfig(PreTrainedConfig):
     paligemma_variant: str | None = None
     """Gemma size of the VLM - gemma_2b (pi0.5), gemma_300m or tiny (tests, the embedded default)."""
     action_expert_variant: str | None = None
-    """Gemma size of the action expert - gemma_300m (pi0.5), gemma_2b or tiny."""
+    """Gemma size of the action expert - gemma_300m (pi0.5), gemma_2b, tiny or tiny_wide (the tiny preset)."""
     vision_variant: str | None = None
     """SigLIP size - so400m/14 (pi0.5) or tiny."""
     vlm_vocab_size: int | None = None
@@ -124,6 +126,8 @@ class PI06RecapConfig(PreTrainedConfig):
     """Actions executed from each chunk before predicting again."""
     max_state_dim: int | None = None
     """State padded to this size before discretisation."""
+    state_token: bool | None = None
+    """Also give the action expert the state as one continuous token (pi0's state_proj); tiny on, full off."""
     max_action_dim: int | None = None
     """Actions padded to this size inside the model."""
     num_inference_steps: int | None = None

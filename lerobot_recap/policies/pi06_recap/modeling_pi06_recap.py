@@ -129,6 +129,8 @@ class PI06RecapModel(nn.Module):
         self.action_out_proj = nn.Linear(expert.width, config.max_action_dim)
         self.time_mlp_in = nn.Linear(expert.width, expert.width)
         self.time_mlp_out = nn.Linear(expert.width, expert.width)
+        if config.state_token:
+            self.state_proj = nn.Linear(config.max_state_dim, expert.width)
         if config.dtype == "bfloat16":
             self.to(torch.bfloat16)
             self.paligemma_with_expert.set_precision("bfloat16")
@@ -152,8 +154,14 @@ class PI06RecapModel(nn.Module):
         pad_masks = torch.cat(pads, dim=1)
         return embs_t, pad_masks, torch.zeros_like(pad_masks)
 
-    def embed_suffix(self, noisy_actions: Tensor, time: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Action tokens (a new block, bidirectional within) and the time conditioning of the adaptive norms."""
+    def embed_suffix(
+        self, noisy_actions: Tensor, time: Tensor, state: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Action tokens (a new block, bidirectional within) and the time conditioning of the adaptive norms.
+
+        With ``state_token`` the suffix starts with the state token in a block of its own, as in pi0: it sees the
+        prefix, the action tokens see it, and the prefix cache stays free of it.
+        """
         width = self.action_in_proj.out_features
         time_emb = sinusoidal_time_embedding(time, width, self.config.min_period, self.config.max_period)
         cond = F.silu(_linear(self.time_mlp_out, F.silu(_linear(self.time_mlp_in, time_emb))))
@@ -162,6 +170,13 @@ class PI06RecapModel(nn.Module):
         pad_masks = torch.ones(batch, length, dtype=torch.bool, device=embs.device)
         block_starts = torch.zeros_like(pad_masks)
         block_starts[:, 0] = True
+        if self.config.state_token:
+            if state is None:
+                raise ValueError("--policy.state_token=true needs the state in the batch")
+            state_emb = _linear(self.state_proj, state)[:, None, :].to(embs.dtype)
+            embs = torch.cat([state_emb, embs], dim=1)
+            pad_masks = torch.cat([pad_masks[:, :1], pad_masks], dim=1)
+            block_starts = torch.cat([block_starts[:, :1], block_starts], dim=1)
         return embs, pad_masks, block_starts, cond
 
     def _velocity(self, suffix_out: Tensor) -> Tensor:
@@ -186,6 +201,7 @@ class PI06RecapModel(nn.Module):
         actions: Tensor,
         noise: Tensor | None = None,
         time: Tensor | None = None,
+        state: Tensor | None = None,
     ) -> Tensor:
         """Per-element flow-matching loss (B, chunk, max_action_dim): ||(noise - actions) - v(x_t, t)||^2."""
         actions = actions.float()
@@ -196,14 +212,16 @@ class PI06RecapModel(nn.Module):
         t = time[:, None, None]
         x_t = t * noise + (1 - t) * actions
         target = noise - actions
-        return (target - self.velocity(images, img_masks, tokens, masks, x_t, time)) ** 2
+        return (target - self.velocity(images, img_masks, tokens, masks, x_t, time, state)) ** 2
 
-    def velocity(self, images, img_masks, tokens, masks, x_t: Tensor, time: Tensor) -> Tensor:
+    def velocity(
+        self, images, img_masks, tokens, masks, x_t: Tensor, time: Tensor, state: Tensor | None = None
+    ) -> Tensor:
         """Velocity at (x_t, t) from one joint pass over prefix and suffix (the training path)."""
         from lerobot_recap.models.paligemma_with_expert import additive_mask, make_attention_2d
 
         prefix, prefix_pad, prefix_starts = self.embed_prefix(images, img_masks, tokens, masks)
-        suffix, suffix_pad, suffix_starts, cond = self.embed_suffix(x_t, time)
+        suffix, suffix_pad, suffix_starts, cond = self.embed_suffix(x_t, time, state)
         pad_masks = torch.cat([prefix_pad, suffix_pad], dim=1)
         allowed = make_attention_2d(pad_masks, torch.cat([prefix_starts, suffix_starts], dim=1))
         positions = torch.cumsum(pad_masks.long(), dim=1) - 1
@@ -227,11 +245,13 @@ class PI06RecapModel(nn.Module):
         )
         return cache, pad_masks
 
-    def denoise_step(self, cache, prefix_pad: Tensor, x_t: Tensor, time: Tensor) -> Tensor:
+    def denoise_step(
+        self, cache, prefix_pad: Tensor, x_t: Tensor, time: Tensor, state: Tensor | None = None
+    ) -> Tensor:
         """Velocity at (x_t, t), reading (never writing) the prefix cache."""
         from lerobot_recap.models.paligemma_with_expert import additive_mask, make_attention_2d
 
-        suffix, suffix_pad, suffix_starts, cond = self.embed_suffix(x_t, time)
+        suffix, suffix_pad, suffix_starts, cond = self.embed_suffix(x_t, time, state)
         batch, suffix_len = suffix_pad.shape
         to_prefix = prefix_pad[:, None, :].expand(batch, suffix_len, prefix_pad.shape[1])
         allowed = torch.cat([to_prefix, make_attention_2d(suffix_pad, suffix_starts)], dim=2)
@@ -253,6 +273,7 @@ class PI06RecapModel(nn.Module):
         uncond_tokens: Tensor | None = None,
         uncond_masks: Tensor | None = None,
         cfg_beta: float = 1.0,
+        state: Tensor | None = None,
     ) -> Tensor:
         """Euler-integrate the flow from noise (t=1) to actions (t=0). With ``uncond_tokens``: guided sampling.
 
@@ -270,16 +291,17 @@ class PI06RecapModel(nn.Module):
             length = max(tokens.shape[1], uncond_tokens.shape[1])  # prompts padded to their own longest
             tokens = torch.cat([_pad_tokens(tokens, length), _pad_tokens(uncond_tokens, length)])
             masks = torch.cat([_pad_tokens(masks, length), _pad_tokens(uncond_masks, length)])
+            state = None if state is None else torch.cat([state, state])
         cache, prefix_pad = self.prefix_cache(images, img_masks, tokens, masks)
         dt = -1.0 / num_steps
         x_t = noise.float()
         for step in range(num_steps):
             time = torch.full((tokens.shape[0],), 1.0 + step * dt, dtype=torch.float32, device=tokens.device)
             if guided:
-                v_cond, v_uncond = self.denoise_step(cache, prefix_pad, torch.cat([x_t, x_t]), time).chunk(2)
+                v_cond, v_uncond = self.denoise_step(cache, prefix_pad, torch.cat([x_t, x_t]), time, state).chunk(2)
                 velocity = v_cond + (cfg_beta - 1.0) * (v_cond - v_uncond)
             else:
-                velocity = self.denoise_step(cache, prefix_pad, x_t, time)
+                velocity = self.denoise_step(cache, prefix_pad, x_t, time, state)
             x_t = x_t + dt * velocity
         return x_t
 
@@ -296,6 +318,9 @@ _IGNORED_PI05_KEYS = (
     # pi0's state projection, absent from pi0.5.
     re.compile(r"^model\.state_proj\."),
 )
+
+_NOT_IN_PI05 = re.compile(r"^model\.state_proj\.")
+"""The optional continuous state token (``--policy.state_token``): pi0.5 has none, so it keeps its fresh init."""
 
 _LEGACY_PREFIXES = (
     # transformers < 4.52 layout of PaliGemma -> the layout of 4.52+ (the one LeRobot 0.4.4 writes)
@@ -356,7 +381,7 @@ def load_pi05_weights(policy: nn.Module, source: str | Path) -> list[str]:
     if not path.is_file():
         raise FileNotFoundError(f"--policy.base_model: {path} does not exist")
     remapped, ignored = remap_pi05_state_dict(load_file(str(path)))
-    own = {k: v for k, v in policy.state_dict().items() if k != _LM_HEAD_KEY}
+    own = {k: v for k, v in policy.state_dict().items() if k != _LM_HEAD_KEY and not _NOT_IN_PI05.search(k)}
     missing = sorted(set(own) - set(remapped))
     unexpected = sorted(set(remapped) - set(own))
     mismatched = sorted(
@@ -495,6 +520,7 @@ class PI06RecapPolicy(PreTrainedPolicy):
         actions = self.model.sample_actions(
             images, img_masks, tokens, masks, noise=noise,
             uncond_tokens=uncond_tokens, uncond_masks=uncond_masks, cfg_beta=self.config.cfg_beta,
+            state=self._state_token_input(batch),
         )
         actions = actions[:, :, : self._action_dim]
         if self.config.delta_actions:
@@ -509,7 +535,8 @@ class PI06RecapPolicy(PreTrainedPolicy):
         if self.config.delta_actions:
             actions = actions - self._delta_reference(batch)[:, None, :]
         actions = pad_last_dim(actions, self.config.max_action_dim)
-        losses = self.model(images, img_masks, tokens, masks, actions)[:, :, : self._action_dim]
+        losses = self.model(images, img_masks, tokens, masks, actions, state=self._state_token_input(batch))
+        losses = losses[:, :, : self._action_dim]
         per_step = losses.mean(-1)
         valid = torch.ones_like(per_step)
         if "action_is_pad" in batch:  # steps past the episode end repeat its last action: no signal there
@@ -548,6 +575,18 @@ class PI06RecapPolicy(PreTrainedPolicy):
     def _action_dim(self) -> int:
         feature = self.config.action_feature
         return feature.shape[0] if feature is not None else self.config.max_action_dim
+
+    def _state_token_input(self, batch: dict[str, Tensor]) -> Tensor | None:
+        """The normalized state padded to max_state_dim, for the continuous state token (None when it is off)."""
+        if not self.config.state_token:
+            return None
+        state = batch.get(OBS_STATE)
+        if state is None:
+            raise ValueError(f"--policy.state_token=true needs {OBS_STATE!r} in the batch")
+        state = state.float()
+        if state.dim() == 3:  # (B, n_obs_steps, D): the latest observation
+            state = state[:, -1]
+        return pad_last_dim(state, self.config.max_state_dim)
 
     def _delta_reference(self, batch: dict[str, Tensor]) -> Tensor:
         """The (normalized) state on the delta dims, zero on absolute ones: actions are predicted relative to it."""

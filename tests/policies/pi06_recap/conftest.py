@@ -84,6 +84,8 @@ def pi05_layout_state_dict(policy) -> dict[str, torch.Tensor]:
     for key, value in policy.state_dict().items():
         if key.endswith("language_model.embed_tokens.weight"):
             continue  # tied to paligemma.lm_head.weight, which carries it
+        if key.startswith("model.state_proj."):
+            continue  # the optional continuous state token: pi0.5 has none
         out[key.replace("model.time_mlp_", "model.action_time_mlp_")] = value.detach().clone().contiguous()
     width = policy.model.action_in_proj.out_features
     out["model.paligemma_with_expert.gemma_expert.lm_head.weight"] = torch.zeros(policy.config.vlm_vocab_size, width)

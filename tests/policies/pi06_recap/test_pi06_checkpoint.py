@@ -40,7 +40,7 @@ def test_own_checkpoint_loads_strictly(make_policy, tmp_path):
 def test_pi05_layout_checkpoint_loads_into_the_same_weights(
     make_policy, write_pi05_checkpoint, batch, strip_model_prefix
 ):
-    source = make_policy(seed=11).eval()
+    source = make_policy(seed=11, state_token=False).eval()
 
     def strip(state):
         if strip_model_prefix:  # openpi-converted files carry no "model." prefix
@@ -48,7 +48,7 @@ def test_pi05_layout_checkpoint_loads_into_the_same_weights(
                 state[key.removeprefix("model.")] = state.pop(key)
 
     folder = write_pi05_checkpoint(source, mutate=strip)
-    target = make_policy(seed=99, base_model=str(folder)).eval()
+    target = make_policy(seed=99, state_token=False, base_model=str(folder)).eval()
     for (name, a), (_, b) in zip(source.state_dict().items(), target.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     pwe = target.model.paligemma_with_expert
@@ -57,6 +57,17 @@ def test_pi05_layout_checkpoint_loads_into_the_same_weights(
     assert torch.equal(target.predict_action_chunk(batch, noise=noise), source.predict_action_chunk(batch, noise=noise))
     # the file path itself works too
     make_policy(base_model=str(folder / "model.safetensors"))
+
+
+def test_pi05_weights_load_under_a_state_token(make_policy, write_pi05_checkpoint):
+    """pi0.5 has no state token: its weights load strictly and the state projection keeps its fresh init."""
+    source = make_policy(seed=11, state_token=False)
+    folder = write_pi05_checkpoint(source)
+    fresh = make_policy(seed=99, state_token=True)
+    target = make_policy(seed=99, state_token=True, base_model=str(folder))
+    for name, value in target.state_dict().items():
+        expected = fresh.state_dict()[name] if name.startswith("model.state_proj.") else source.state_dict()[name]
+        assert torch.equal(value, expected), name
 
 
 def test_pi05_loading_is_strict(make_policy, write_pi05_checkpoint, make_config):
