@@ -204,7 +204,7 @@ class WeakConfig:
 
     p_miscalibrated: float = 0.12
     """Per episode - a persistent grasp error for one arm (every grasp of that arm misses)."""
-    p_misgrasp: float = 0.25
+    p_misgrasp: float = 0.15
     """Per grasp attempt - a one-off misaligned grasp (costs a retry)."""
     p_tilt: float = 0.1
     """Per episode - one wrist drifts tilted past the grasp tolerance (its grasps slip)."""
@@ -212,9 +212,9 @@ class WeakConfig:
     """Per episode - the left arm lets go at the hand-over point before the right arm holds."""
     p_place_drift: float = 0.2
     """Per episode - the right arm places off the target."""
-    p_hesitate: float = 0.08
+    p_hesitate: float = 0.02
     """Per step - hold still for a step."""
-    action_noise: float = 0.008
+    action_noise: float = 0.004
     """Std of the jitter added to joint targets (rad / m)."""
 
 

@@ -10,8 +10,8 @@ from the stage-2 checkpoint on the same data for the same steps, differing only 
 - `recorded`: stage 3, the recorded indicator (human frames positive, autonomous frames unlabeled);
 - `recap`: stage 6, full RECAP (the value-model indicator);
 
-and evaluates each with stock `lerobot-eval` (conditioned positive), reporting success rates with 95% Wilson
-intervals. Every command is printed so it can be rerun by hand; a finished stage is not rerun (its marker lives in
+and evaluates each with stock `lerobot-eval` (conditioned positive), with the stage-2 checkpoint itself as a
+reference row, reporting success rates with 95% Wilson intervals. Every command is printed so it can be rerun by hand; a finished stage is not rerun (its marker lives in
 `<output_dir>/stages/`) unless `--force_stages` names it.
 
 On a user's dataset (`--dataset_root`) the same stages run with the sizes and launcher given (for example
@@ -36,6 +36,7 @@ from lerobot.utils.utils import init_logging
 POLICY_VARIANTS = ("bc", "recorded", "recap")
 """The three fine-tuned policies the evaluation compares (see the module docstring)."""
 VARIANT_TITLES = {
+    "sft": "stage 2: SFT on the demonstrations (where the three start)",
     "bc": "(a) plain BC on mixed data, no indicator",
     "recorded": "(b) stage 3: recorded indicator",
     "recap": "(c) stage 6: full RECAP, conditioned positive",
@@ -63,6 +64,8 @@ class PipelineConfig:
     """Embedded default - rollouts with operator corrections to generate."""
     spawn_scale: float = 0.0
     """Embedded default - randomization of the cube/target layout in [0, 1], for the data and the evaluation."""
+    image_size: int = 32
+    """Embedded default - camera image size in pixels, for the data and the evaluation (tiny models see 28x28)."""
     data_seed: int = 0
     """Seed of the generated data (the evaluation uses eval_seeds, never these episodes)."""
 
@@ -74,7 +77,7 @@ class PipelineConfig:
     """pi0.5 weights that stage 2 starts from (e.g. lerobot/pi05_base); none - random init (tiny)."""
     sft_steps: int = 1500
     """Stage 2 training steps (on the demonstrations)."""
-    finetune_steps: int = 400
+    finetune_steps: int = 300
     """Training steps of each fine-tune from the stage-2 checkpoint (bc, stage 3, stage 6)."""
     policy_batch_size: int = 32
     """Batch size of the policy stages."""
@@ -104,6 +107,8 @@ class PipelineConfig:
     """Evaluation episodes per policy and seed."""
     eval_seeds: list[int] = field(default_factory=lambda: [1000])
     """Evaluation seeds (episodes of a seed start from seed, seed+1, ...; none overlaps the data)."""
+    eval_sft: bool = True
+    """Also evaluate the stage-2 checkpoint the three fine-tunes start from (a reference row)."""
 
     # --- execution -------------------------------------------------------------------------------------------
 
@@ -212,7 +217,7 @@ class Pipeline:
             f"--eval.batch_size={min(cfg.eval_episodes, 50)}", f"--seed={seed}", f"--output_dir={output_dir}",
         ]
         if cfg.eval_env == "recap_handover":
-            command.append(f"--env.spawn_scale={cfg.spawn_scale}")
+            command += [f"--env.spawn_scale={cfg.spawn_scale}", f"--env.image_size={cfg.image_size}"]
         return command
 
 
@@ -259,7 +264,8 @@ def pipeline(cfg: PipelineConfig) -> dict:
             "generate",
             [console_script("lerobot-recap-generate"), f"--output_dir={p.source}", f"--n_demos={cfg.n_demos}",
              f"--n_autonomous={cfg.n_autonomous}", f"--n_corrected={cfg.n_corrected}",
-             f"--spawn_scale={cfg.spawn_scale}", f"--seed={cfg.data_seed}", "--overwrite=true"],
+             f"--spawn_scale={cfg.spawn_scale}", f"--image_size={cfg.image_size}", f"--seed={cfg.data_seed}",
+             "--overwrite=true"],
             lambda: f"{len(load_recap_metadata(p.source).episodes)} episodes",
         )
     p.run(
@@ -304,7 +310,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
     evaluations: dict[str, list[bool]] = {}
     progress: dict[str, list[float]] = {}
     if cfg.eval_env:
-        for variant in POLICY_VARIANTS:
+        for variant in (("sft",) if cfg.eval_sft else ()) + POLICY_VARIANTS:
             successes: list[bool] = []
             progress[variant] = []
             for seed in cfg.eval_seeds:

@@ -32,8 +32,13 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert [s["name"] for s in report["stages"]] == [
         "generate", "annotate", "sft", "value", "label", "bc", "recorded", "recap",
-        "eval_bc_seed1000", "eval_recorded_seed1000", "eval_recap_seed1000",
+        "eval_sft_seed1000", "eval_bc_seed1000", "eval_recorded_seed1000", "eval_recap_seed1000",
     ]
+    assert list(report["evaluation"]) == ["sft", "bc", "recorded", "recap"]  # stage 2 as the reference row
+    eval_command = next(s["command"] for s in report["stages"] if s["name"] == "eval_recap_seed1000")
+    assert "--env.image_size=32" in eval_command  # the data's image size (generate wrote 32x32 frames)
+    assert json.loads((out / "data" / "handover" / "meta" / "info.json").read_text())["features"][
+        "observation.images.top"]["shape"][:2] == [32, 32]
     assert (labeled.parent / "labeled_plots" / "advantage_histogram.png").exists()
     # Stage 2 trained on the demonstrations only; the fine-tunes start from its checkpoint.
     demos = [i for i, e in load_recap_metadata(annotated).episodes.items() if e.source == C.Source.DEMO]
