@@ -106,6 +106,8 @@ class PI06RecapConfig(PreTrainedConfig):
     """Clause used at inference - positive (RECAP), negative or none (ablations)."""
     cfg_beta: float = 1.0
     """Classifier-free guidance weight at each denoising step - v = v_u + beta (v_c - v_u); 1 turns it off."""
+    indicator_conditioning: bool = False
+    """Also add a learned embedding of the indicator to the action expert's time conditioning (besides the clause)."""
     per_arm_indicator: bool = False
     """Bimanual - use left/right clauses from the per-arm columns adv_ind_left/adv_ind_right (when present)."""
 

@@ -131,6 +131,10 @@ class PI06RecapModel(nn.Module):
         self.time_mlp_out = nn.Linear(expert.width, expert.width)
         if config.state_token:
             self.state_proj = nn.Linear(config.max_state_dim, expert.width)
+        if config.indicator_conditioning:
+            # Zero-init: a checkpoint trained without it behaves the same until fine-tuning moves it.
+            self.indicator_embedding = nn.Embedding(3, expert.width)
+            nn.init.zeros_(self.indicator_embedding.weight)
         if config.dtype == "bfloat16":
             self.to(torch.bfloat16)
             self.paligemma_with_expert.set_precision("bfloat16")
@@ -155,16 +159,21 @@ class PI06RecapModel(nn.Module):
         return embs_t, pad_masks, torch.zeros_like(pad_masks)
 
     def embed_suffix(
-        self, noisy_actions: Tensor, time: Tensor, state: Tensor | None = None
+        self, noisy_actions: Tensor, time: Tensor, state: Tensor | None = None, indicator: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Action tokens (a new block, bidirectional within) and the time conditioning of the adaptive norms.
 
         With ``state_token`` the suffix starts with the state token in a block of its own, as in pi0: it sees the
-        prefix, the action tokens see it, and the prefix cache stays free of it.
+        prefix, the action tokens see it, and the prefix cache stays free of it. With ``indicator_conditioning`` the
+        indicator codes (B,) in {-1, 0, +1} add a learned embedding to the time conditioning.
         """
         width = self.action_in_proj.out_features
         time_emb = sinusoidal_time_embedding(time, width, self.config.min_period, self.config.max_period)
         cond = F.silu(_linear(self.time_mlp_out, F.silu(_linear(self.time_mlp_in, time_emb))))
+        if self.config.indicator_conditioning:
+            if indicator is None:
+                raise ValueError("--policy.indicator_conditioning=true needs the indicator codes")
+            cond = cond + self.indicator_embedding(indicator.long() + 1).to(cond.dtype)
         embs = _linear(self.action_in_proj, noisy_actions)
         batch, length = embs.shape[:2]
         pad_masks = torch.ones(batch, length, dtype=torch.bool, device=embs.device)
@@ -202,6 +211,7 @@ class PI06RecapModel(nn.Module):
         noise: Tensor | None = None,
         time: Tensor | None = None,
         state: Tensor | None = None,
+        indicator: Tensor | None = None,
     ) -> Tensor:
         """Per-element flow-matching loss (B, chunk, max_action_dim): ||(noise - actions) - v(x_t, t)||^2."""
         actions = actions.float()
@@ -212,16 +222,17 @@ class PI06RecapModel(nn.Module):
         t = time[:, None, None]
         x_t = t * noise + (1 - t) * actions
         target = noise - actions
-        return (target - self.velocity(images, img_masks, tokens, masks, x_t, time, state)) ** 2
+        return (target - self.velocity(images, img_masks, tokens, masks, x_t, time, state, indicator)) ** 2
 
     def velocity(
-        self, images, img_masks, tokens, masks, x_t: Tensor, time: Tensor, state: Tensor | None = None
+        self, images, img_masks, tokens, masks, x_t: Tensor, time: Tensor, state: Tensor | None = None,
+        indicator: Tensor | None = None,
     ) -> Tensor:
         """Velocity at (x_t, t) from one joint pass over prefix and suffix (the training path)."""
         from lerobot_recap.models.paligemma_with_expert import additive_mask, make_attention_2d
 
         prefix, prefix_pad, prefix_starts = self.embed_prefix(images, img_masks, tokens, masks)
-        suffix, suffix_pad, suffix_starts, cond = self.embed_suffix(x_t, time, state)
+        suffix, suffix_pad, suffix_starts, cond = self.embed_suffix(x_t, time, state, indicator)
         pad_masks = torch.cat([prefix_pad, suffix_pad], dim=1)
         allowed = make_attention_2d(pad_masks, torch.cat([prefix_starts, suffix_starts], dim=1))
         positions = torch.cumsum(pad_masks.long(), dim=1) - 1
@@ -246,12 +257,13 @@ class PI06RecapModel(nn.Module):
         return cache, pad_masks
 
     def denoise_step(
-        self, cache, prefix_pad: Tensor, x_t: Tensor, time: Tensor, state: Tensor | None = None
+        self, cache, prefix_pad: Tensor, x_t: Tensor, time: Tensor, state: Tensor | None = None,
+        indicator: Tensor | None = None,
     ) -> Tensor:
         """Velocity at (x_t, t), reading (never writing) the prefix cache."""
         from lerobot_recap.models.paligemma_with_expert import additive_mask, make_attention_2d
 
-        suffix, suffix_pad, suffix_starts, cond = self.embed_suffix(x_t, time, state)
+        suffix, suffix_pad, suffix_starts, cond = self.embed_suffix(x_t, time, state, indicator)
         batch, suffix_len = suffix_pad.shape
         to_prefix = prefix_pad[:, None, :].expand(batch, suffix_len, prefix_pad.shape[1])
         allowed = torch.cat([to_prefix, make_attention_2d(suffix_pad, suffix_starts)], dim=2)
@@ -274,6 +286,7 @@ class PI06RecapModel(nn.Module):
         uncond_masks: Tensor | None = None,
         cfg_beta: float = 1.0,
         state: Tensor | None = None,
+        indicator: Tensor | None = None,
     ) -> Tensor:
         """Euler-integrate the flow from noise (t=1) to actions (t=0). With ``uncond_tokens``: guided sampling.
 
@@ -292,16 +305,19 @@ class PI06RecapModel(nn.Module):
             tokens = torch.cat([_pad_tokens(tokens, length), _pad_tokens(uncond_tokens, length)])
             masks = torch.cat([_pad_tokens(masks, length), _pad_tokens(uncond_masks, length)])
             state = None if state is None else torch.cat([state, state])
+            indicator = None if indicator is None else torch.cat([indicator, torch.zeros_like(indicator)])
         cache, prefix_pad = self.prefix_cache(images, img_masks, tokens, masks)
         dt = -1.0 / num_steps
         x_t = noise.float()
         for step in range(num_steps):
             time = torch.full((tokens.shape[0],), 1.0 + step * dt, dtype=torch.float32, device=tokens.device)
             if guided:
-                v_cond, v_uncond = self.denoise_step(cache, prefix_pad, torch.cat([x_t, x_t]), time, state).chunk(2)
+                v_cond, v_uncond = self.denoise_step(
+                    cache, prefix_pad, torch.cat([x_t, x_t]), time, state, indicator
+                ).chunk(2)
                 velocity = v_cond + (cfg_beta - 1.0) * (v_cond - v_uncond)
             else:
-                velocity = self.denoise_step(cache, prefix_pad, x_t, time, state)
+                velocity = self.denoise_step(cache, prefix_pad, x_t, time, state, indicator)
             x_t = x_t + dt * velocity
         return x_t
 
@@ -319,7 +335,7 @@ _IGNORED_PI05_KEYS = (
     re.compile(r"^model\.state_proj\."),
 )
 
-_NOT_IN_PI05 = re.compile(r"^model\.state_proj\.")
+_NOT_IN_PI05 = re.compile(r"^model\.(state_proj|indicator_embedding)\.")
 """The optional continuous state token (``--policy.state_token``): pi0.5 has none, so it keeps its fresh init."""
 
 _LEGACY_PREFIXES = (
@@ -512,6 +528,7 @@ class PI06RecapPolicy(PreTrainedPolicy):
         self.eval()
         images, img_masks = self._prepare_images(batch)
         cond_prompts, uncond_prompts = self.inference_prompts(batch)
+        cond_codes = [ADV_IND_CODES[self.config.inference_advantage]] * len(cond_prompts)
         device = images[0].device
         tokens, masks = self._tokenize(cond_prompts, device)
         uncond_tokens = uncond_masks = None
@@ -520,7 +537,7 @@ class PI06RecapPolicy(PreTrainedPolicy):
         actions = self.model.sample_actions(
             images, img_masks, tokens, masks, noise=noise,
             uncond_tokens=uncond_tokens, uncond_masks=uncond_masks, cfg_beta=self.config.cfg_beta,
-            state=self._state_token_input(batch),
+            state=self._state_token_input(batch), indicator=self._indicator_input(cond_codes, device),
         )
         actions = actions[:, :, : self._action_dim]
         if self.config.delta_actions:
@@ -535,7 +552,10 @@ class PI06RecapPolicy(PreTrainedPolicy):
         if self.config.delta_actions:
             actions = actions - self._delta_reference(batch)[:, None, :]
         actions = pad_last_dim(actions, self.config.max_action_dim)
-        losses = self.model(images, img_masks, tokens, masks, actions, state=self._state_token_input(batch))
+        losses = self.model(
+            images, img_masks, tokens, masks, actions,
+            state=self._state_token_input(batch), indicator=self._indicator_input(codes, images[0].device),
+        )
         losses = losses[:, :, : self._action_dim]
         per_step = losses.mean(-1)
         valid = torch.ones_like(per_step)
@@ -575,6 +595,13 @@ class PI06RecapPolicy(PreTrainedPolicy):
     def _action_dim(self) -> int:
         feature = self.config.action_feature
         return feature.shape[0] if feature is not None else self.config.max_action_dim
+
+    def _indicator_input(self, codes: list, device: torch.device) -> Tensor | None:
+        """Per-sample indicator codes (B,) for ``indicator_conditioning`` (None when it is off); per-arm: the larger."""
+        if not self.config.indicator_conditioning:
+            return None
+        flat = [c if isinstance(c, int) else max(c, key=abs) for c in codes]
+        return torch.tensor(flat, dtype=torch.long, device=device)
 
     def _state_token_input(self, batch: dict[str, Tensor]) -> Tensor | None:
         """The normalized state padded to max_state_dim, for the continuous state token (None when it is off)."""

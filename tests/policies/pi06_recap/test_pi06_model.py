@@ -256,3 +256,27 @@ def test_state_token_needs_the_state(make_policy, batch):
     del batch["observation.state"]
     with pytest.raises(ValueError, match="state_token"):
         policy.forward(batch)
+
+
+def test_indicator_conditioning_reaches_the_action_expert(make_policy, batch_factory):
+    """The optional indicator embedding starts as a no-op (zero init), trains, and then separates the clauses."""
+    batch = batch_factory()
+    policy = make_policy(indicator_conditioning=True, indicator_dropout=0.0)
+    noise = torch.randn(4, 10, 8)
+
+    def chunk(advantage: str) -> torch.Tensor:
+        policy.config.inference_advantage = advantage
+        return policy.eval().predict_action_chunk(batch, noise=noise.clone())
+
+    plain = make_policy(indicator_conditioning=False).eval().predict_action_chunk(batch, noise=noise.clone())
+    assert torch.equal(chunk("positive"), plain)  # zero-initialized: the same as without it
+    batch["adv_ind"] = torch.tensor([1, -1, 1, -1])
+    optimizer = torch.optim.AdamW(policy.get_optim_params(), lr=1e-2)
+    for _ in range(3):  # the adaptive norms' modulation starts at zero: the conditioning acts once it has moved
+        loss, _ = policy.train().forward(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    grad = policy.model.indicator_embedding.weight.grad
+    assert grad[0].abs().sum() > 0 and grad[2].abs().sum() > 0 and grad[1].abs().sum() == 0  # codes -1 and +1 only
+    assert not torch.allclose(chunk("positive"), chunk("negative"), atol=1e-5)
