@@ -607,22 +607,11 @@ class PI06RecapPolicy(PreTrainedPolicy):
         """The normalized state padded to max_state_dim, for the continuous state token (None when it is off)."""
         if not self.config.state_token:
             return None
-        state = batch.get(OBS_STATE)
-        if state is None:
-            raise ValueError(f"--policy.state_token=true needs {OBS_STATE!r} in the batch")
-        state = state.float()
-        if state.dim() == 3:  # (B, n_obs_steps, D): the latest observation
-            state = state[:, -1]
-        return pad_last_dim(state, self.config.max_state_dim)
+        return pad_last_dim(_latest_state(batch, "--policy.state_token=true"), self.config.max_state_dim)
 
     def _delta_reference(self, batch: dict[str, Tensor]) -> Tensor:
         """The (normalized) state on the delta dims, zero on absolute ones: actions are predicted relative to it."""
-        state = batch.get(OBS_STATE)
-        if state is None:
-            raise ValueError(f"--policy.delta_actions=true needs {OBS_STATE!r} in the batch")
-        state = state.float()
-        if state.dim() == 3:  # (B, n_obs_steps, D): the latest observation
-            state = state[:, -1]
+        state = _latest_state(batch, "--policy.delta_actions=true")
         mask = torch.tensor(self.config.delta_action_mask, dtype=state.dtype, device=state.device)
         if state.shape[-1] < mask.shape[0]:
             raise ValueError(
@@ -715,6 +704,15 @@ class PI06RecapPolicy(PreTrainedPolicy):
                 self.config.tokenizer_max_length,
             )
         return tokens.to(device), masks.to(device)
+
+
+def _latest_state(batch: dict[str, Tensor], needed_by: str) -> Tensor:
+    """The batch's (normalized) state as float (B, D), the latest frame when it holds several."""
+    state = batch.get(OBS_STATE)
+    if state is None:
+        raise ValueError(f"{needed_by} needs {OBS_STATE!r} in the batch")
+    state = state.float()
+    return state[:, -1] if state.dim() == 3 else state  # (B, n_obs_steps, D): the latest observation
 
 
 def _to_numpy(values) -> np.ndarray:
