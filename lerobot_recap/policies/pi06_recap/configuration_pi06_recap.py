@@ -41,6 +41,7 @@ SIZE_PRESETS: dict[str, dict[str, object]] = {
         "optimizer_lr": 2.5e-5,
         "scheduler_warmup_steps": 1_000,
         "state_token": False,
+        "indicator_conditioning": False,
     },
     "tiny": {
         "paligemma_variant": "tiny",
@@ -58,6 +59,7 @@ SIZE_PRESETS: dict[str, dict[str, object]] = {
         "optimizer_lr": 1e-3,
         "scheduler_warmup_steps": 0,
         "state_token": True,
+        "indicator_conditioning": True,
     },
 }
 """What each ``--policy.size`` fills in for the fields left unset (None); a value the user gives always wins."""
@@ -106,8 +108,8 @@ class PI06RecapConfig(PreTrainedConfig):
     """Clause used at inference - positive (RECAP), negative or none (ablations)."""
     cfg_beta: float = 1.0
     """Classifier-free guidance weight at each denoising step - v = v_u + beta (v_c - v_u); 1 turns it off."""
-    indicator_conditioning: bool = False
-    """Also add a learned embedding of the indicator to the action expert's time conditioning (besides the clause)."""
+    indicator_conditioning: bool | None = None
+    """Also add a learned embedding of the indicator to the action expert's adaptive norms; tiny on, full off."""
     per_arm_indicator: bool = False
     """Bimanual - use left/right clauses from the per-arm columns adv_ind_left/adv_ind_right (when present)."""
 

@@ -27,6 +27,8 @@ def tokenizer_dir(tmp_path_factory):
 def make_config(tokenizer_dir):
     def _make(**overrides) -> PI06RecapConfig:
         overrides.setdefault("tokenizer_name", str(tokenizer_dir))
+        # The unit tests pin the text-clause path; test_indicator_conditioning_* cover the tiny default's embedding.
+        overrides.setdefault("indicator_conditioning", False)
         overrides.setdefault(
             "input_features",
             {
