@@ -563,7 +563,7 @@ class PI06RecapPolicy(PreTrainedPolicy):
             valid = (~batch["action_is_pad"].bool()).to(per_step.dtype)
         per_sample = (per_step * valid).sum(1) / valid.sum(1).clamp(min=1.0)
         info = {"loss_per_dim": losses.mean(dim=(0, 1)).detach().float().cpu().tolist()}
-        flat = np.array([c if isinstance(c, int) else max(c, key=abs) for c in codes])
+        flat = np.array(_flat_codes(codes))
         info["clause_positive"] = float((flat > 0).mean())
         info["clause_negative"] = float((flat < 0).mean())
         if reduction == "none":
@@ -600,8 +600,7 @@ class PI06RecapPolicy(PreTrainedPolicy):
         """Per-sample indicator codes (B,) for ``indicator_conditioning`` (None when it is off); per-arm: the larger."""
         if not self.config.indicator_conditioning:
             return None
-        flat = [c if isinstance(c, int) else max(c, key=abs) for c in codes]
-        return torch.tensor(flat, dtype=torch.long, device=device)
+        return torch.tensor(_flat_codes(codes), dtype=torch.long, device=device)
 
     def _state_token_input(self, batch: dict[str, Tensor]) -> Tensor | None:
         """The normalized state padded to max_state_dim, for the continuous state token (None when it is off)."""
@@ -704,6 +703,11 @@ class PI06RecapPolicy(PreTrainedPolicy):
                 self.config.tokenizer_max_length,
             )
         return tokens.to(device), masks.to(device)
+
+
+def _flat_codes(codes: list) -> list[int]:
+    """One code per sample: per-arm (left, right) pairs count as the one with the larger magnitude."""
+    return [c if isinstance(c, int) else max(c, key=abs) for c in codes]
 
 
 def _latest_state(batch: dict[str, Tensor], needed_by: str) -> Tensor:
