@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -157,14 +158,22 @@ class Pipeline:
         self.labeled = self.data_dir / "labeled"
 
     # -- running one stage ---------------------------------------------------------------------------------------
-    def run(self, name: str, command: list[str], metric: Callable[[], str]) -> StageResult:
+    def run(self, name: str, command: list[str], metric: Callable[[], str], writes: Path | None = None) -> StageResult:
+        """Runs one stage unless its earlier result still holds; `writes` is a folder the stage creates afresh."""
         cfg = self.cfg
         marker = cfg.output_dir / "stages" / f"{name}.json"
-        if marker.exists() and name not in cfg.force_stages:
+        rerun_reason = self.rerun_reason(name, marker, command)
+        if rerun_reason is None:
             data = json.loads(marker.read_text())
             logging.info("[%s] already done (%.0f s), skipping; --force_stages=[%s] reruns it", name, data["seconds"], name)
             result = StageResult(name, command, data["seconds"], data["metric"], skipped=True)
         else:
+            if marker.exists():
+                logging.info("[%s] rerunning: %s", name, rerun_reason)
+            if writes is not None and writes.exists():
+                # lerobot-train refuses an existing output_dir; what is there is an earlier or unfinished run of it.
+                logging.info("[%s] removing its earlier output %s", name, writes)
+                shutil.rmtree(writes)
             logging.info("[%s] %s", name, shlex.join(command))
             log_path = cfg.output_dir / "logs" / f"{name}.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,6 +196,20 @@ class Pipeline:
         print(stage_table(self.results), flush=True)
         return result
 
+    def rerun_reason(self, name: str, marker: Path, command: list[str]) -> str | None:
+        """Why a stage must run although it may have a marker; None when its earlier result still holds."""
+        if not marker.exists():
+            return "not run yet"
+        if name in self.cfg.force_stages:
+            return "--force_stages names it"
+        if json.loads(marker.read_text()).get("command") != command:
+            return "its command changed since the earlier run"
+        # Stages read what earlier ones wrote, so a stage that ran again invalidates everything after it.
+        ran_again = [r.name for r in self.results if not r.skipped]
+        if ran_again:
+            return f"an earlier stage ran again ({ran_again[-1]})"
+        return None
+
     # -- commands ------------------------------------------------------------------------------------------------
     def train_command(self, output_dir: Path, dataset: Path, steps: int, batch_size: int, policy: list[str]) -> list[str]:
         cfg = self.cfg
@@ -197,8 +220,8 @@ class Pipeline:
             *train, *policy, f"--policy.device={cfg.device}", "--policy.push_to_hub=false",
             f"--dataset.repo_id=local/{dataset.name}", f"--dataset.root={dataset}", f"--output_dir={output_dir}",
             f"--steps={steps}", f"--batch_size={batch_size}", f"--num_workers={cfg.num_workers}",
-            f"--save_freq={steps}", f"--log_freq={log_freq(steps)}", "--wandb.enable=false",
-        ] + (["--resume=false"] if not output_dir.exists() else [])
+            f"--save_freq={steps}", f"--log_freq={log_freq(steps)}", "--wandb.enable=false", "--resume=false",
+        ]
 
     def policy_flags(self, init: Path | None, extra: list[str]) -> list[str]:
         cfg = self.cfg
@@ -280,12 +303,14 @@ def pipeline(cfg: PipelineConfig) -> dict:
         "sft",
         p.train_command(out / "sft", p.annotated, cfg.sft_steps, cfg.policy_batch_size, p.policy_flags(None, [])) + sft_data,
         lambda: report.train_metric(out / "logs" / "sft.log", log_freq_for(cfg, "sft")),
+        writes=out / "sft",
     )
     p.run(
         "value",
         p.train_command(out / "value", p.annotated, cfg.value_steps, cfg.batch_size,
                         ["--policy.type=recap_value", f"--policy.size={cfg.value_size}", *cfg.value_args]),
         lambda: report.train_metric(out / "logs" / "value.log", log_freq_for(cfg, "value")),
+        writes=out / "value",
     )
     p.run(
         "label",
@@ -306,6 +331,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
             variant,
             p.train_command(out / variant, dataset, cfg.finetune_steps, cfg.policy_batch_size, p.policy_flags(sft, extra)),
             lambda variant=variant: report.train_metric(out / "logs" / f"{variant}.log", log_freq_for(cfg, variant)),
+            writes=out / variant,
         )
     evaluations: dict[str, list[bool]] = {}
     progress: dict[str, list[float]] = {}
