@@ -104,8 +104,8 @@ class PipelineConfig:
 
     eval_env: str | None = "recap_handover"
     """LeRobot env type of the evaluation (none - skip it, e.g. on real-robot data)."""
-    eval_episodes: int = 30
-    """Evaluation episodes per policy and seed."""
+    eval_episodes: int = 100
+    """Evaluation episodes per policy and seed (lerobot-eval steps up to 50 envs at once, so 100 cost about as much as 30)."""
     eval_seeds: list[int] = field(default_factory=lambda: [1000])
     """Evaluation seeds (episodes of a seed start from seed, seed+1, ...; none overlaps the data)."""
     eval_sft: bool = True
