@@ -53,7 +53,7 @@ class PipelineConfig:
     dataset_root: Path | None = None
     """An existing LeRobot v3.0 dataset to run on (default  generate the embedded simulated task)."""
     full: bool = False
-    """Larger evaluation - 100 episodes for each of 3 seeds (overrides eval_episodes and eval_seeds)."""
+    """Larger evaluation - 3 seeds, each a fresh run of the three fine-tunes evaluated on 100 episodes."""
 
     # --- the embedded task ---------------------------------------------------------------------------------
 
@@ -110,6 +110,8 @@ class PipelineConfig:
     """Evaluation seeds (episodes of a seed start from seed, seed+1, ...; none overlaps the data)."""
     eval_sft: bool = True
     """Also evaluate the stage-2 checkpoint the three fine-tunes start from (a reference row)."""
+    finetune_seeds: list[int] = field(default_factory=lambda: [1000])
+    """Training seeds of the three fine-tunes; several (one per eval seed) repeat them, so the rates include training noise."""
 
     # --- execution -------------------------------------------------------------------------------------------
 
@@ -127,6 +129,13 @@ class PipelineConfig:
             self.eval_episodes = max(self.eval_episodes, 100)
             if len(self.eval_seeds) < 3:
                 self.eval_seeds = [1000, 2000, 3000]
+            if len(self.finetune_seeds) < len(self.eval_seeds):
+                self.finetune_seeds = list(self.eval_seeds)
+        if len(self.finetune_seeds) not in (1, len(self.eval_seeds)):
+            raise ValueError(
+                f"--finetune_seeds has {len(self.finetune_seeds)} seeds: give one, or one per eval seed "
+                f"({len(self.eval_seeds)}); fine-tune i is evaluated on eval seed i"
+            )
         if self.policy_size not in ("tiny", "full"):
             raise ValueError(f"--policy_size={self.policy_size!r}: use tiny or full")
 
@@ -254,6 +263,11 @@ def log_freq_for(cfg: PipelineConfig, stage: str) -> int:
     return log_freq(steps)
 
 
+def finetune_name(cfg: PipelineConfig, variant: str, seed: int) -> str:
+    """Stage and folder name of a fine-tune: the variant for the first training seed, `<variant>_seed<s>` after."""
+    return variant if seed == cfg.finetune_seeds[0] else f"{variant}_seed{seed}"
+
+
 def checkpoint_of(train_dir: Path) -> Path:
     return train_dir / "checkpoints" / "last" / "pretrained_model"
 
@@ -327,32 +341,40 @@ def pipeline(cfg: PipelineConfig) -> dict:
         "recap": (p.labeled, []),
     }
     for variant, (dataset, extra) in finetunes.items():
-        p.run(
-            variant,
-            p.train_command(out / variant, dataset, cfg.finetune_steps, cfg.policy_batch_size, p.policy_flags(sft, extra)),
-            lambda variant=variant: report.train_metric(out / "logs" / f"{variant}.log", log_freq_for(cfg, variant)),
-            writes=out / variant,
-        )
+        for seed in cfg.finetune_seeds:
+            name = finetune_name(cfg, variant, seed)
+            p.run(
+                name,
+                p.train_command(out / name, dataset, cfg.finetune_steps, cfg.policy_batch_size,
+                                p.policy_flags(sft, extra)) + [f"--seed={seed}"],
+                lambda name=name: report.train_metric(out / "logs" / f"{name}.log", log_freq_for(cfg, name)),
+                writes=out / name,
+            )
     evaluations: dict[str, list[bool]] = {}
     progress: dict[str, list[float]] = {}
+    per_seed: dict[str, dict[int, float]] = {}
     if cfg.eval_env:
         for variant in (("sft",) if cfg.eval_sft else ()) + POLICY_VARIANTS:
             successes: list[bool] = []
             progress[variant] = []
-            for seed in cfg.eval_seeds:
+            for i, seed in enumerate(cfg.eval_seeds):
                 eval_dir = out / "eval" / f"{variant}_seed{seed}"
+                trained = variant if variant == "sft" else finetune_name(cfg, variant, cfg.finetune_seeds[
+                    i if len(cfg.finetune_seeds) > 1 else 0])
                 p.run(
                     f"eval_{variant}_seed{seed}",
-                    p.eval_command(checkpoint_of(out / variant), eval_dir, seed),
+                    p.eval_command(checkpoint_of(out / trained), eval_dir, seed),
                     lambda eval_dir=eval_dir: report.eval_metric(report.read_successes(eval_dir))
                     + f", progress {report.mean_summary(report.read_progress(eval_dir))['mean']:.2f}",
                 )
-                successes += report.read_successes(eval_dir)
+                seed_successes = report.read_successes(eval_dir)
+                per_seed.setdefault(variant, {})[seed] = report.success_summary(seed_successes)["rate"]
+                successes += seed_successes
                 progress[variant] += report.read_progress(eval_dir)
             evaluations[variant] = successes
     else:
         logging.info("no --eval_env: evaluate on the robot with lerobot-record --policy.path=<checkpoint>")
-    summary = report.write_report(cfg, p.results, evaluations, progress, p.annotated, p.labeled)
+    summary = report.write_report(cfg, p.results, evaluations, progress, p.annotated, p.labeled, per_seed)
     print(report.evaluation_table(summary["evaluation"]), flush=True)
     logging.info("report written to %s", out / "report.md")
     return summary
