@@ -11,8 +11,9 @@ from the stage-2 checkpoint on the same data for the same steps, differing only 
 - `recap`: stage 6, full RECAP (the value-model indicator);
 
 and evaluates each with stock `lerobot-eval` (conditioned positive), with the stage-2 checkpoint itself as a
-reference row, reporting success rates with 95% Wilson intervals. Every command is printed so it can be rerun by hand; a finished stage is not rerun (its marker lives in
-`<output_dir>/stages/`) unless `--force_stages` names it.
+reference row, reporting success rates with 95% Wilson intervals. Every command is printed so it can be rerun by
+hand; a finished stage is not rerun (its marker lives in `<output_dir>/stages/`) unless `--force_stages` names it, its
+command changed, or a stage before it ran again.
 
 On a user's dataset (`--dataset_root`) the same stages run with the sizes and launcher given (for example
 `--policy_size=full --policy_base_model=lerobot/pi05_base --launcher='[accelerate,launch,--num_processes=2]'`);
@@ -78,10 +79,12 @@ class PipelineConfig:
     """pi0.5 weights that stage 2 starts from (e.g. lerobot/pi05_base); none - random init (tiny)."""
     sft_steps: int = 1500
     """Stage 2 training steps (on the demonstrations)."""
-    finetune_steps: int = 300
+    finetune_steps: int = 600
     """Training steps of each fine-tune from the stage-2 checkpoint (bc, stage 3, stage 6)."""
     policy_batch_size: int = 32
-    """Batch size of the policy stages."""
+    """Batch size of stage 2 (SFT)."""
+    finetune_batch_size: int = 16
+    """Batch size of the fine-tunes (half of stage 2's: twice the updates for the same samples and time)."""
     policy_args: list[str] = field(default_factory=lambda: ["--policy.delta_actions=true"])
     """Extra flags for every pi06_recap training command (e.g. --peft.method_type=LORA)."""
 
@@ -345,7 +348,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
             name = finetune_name(cfg, variant, seed)
             p.run(
                 name,
-                p.train_command(out / name, dataset, cfg.finetune_steps, cfg.policy_batch_size,
+                p.train_command(out / name, dataset, cfg.finetune_steps, cfg.finetune_batch_size,
                                 p.policy_flags(sft, extra)) + [f"--seed={seed}"],
                 lambda name=name: report.train_metric(out / "logs" / f"{name}.log", log_freq_for(cfg, name)),
                 writes=out / name,

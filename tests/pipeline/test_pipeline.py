@@ -19,7 +19,7 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path):
     out = tmp_path / "pipe"
     cmd = [sys.executable, "-m", "lerobot_recap.scripts.lerobot_recap_pipeline", f"--output_dir={out}",
            "--n_demos=3", "--n_autonomous=4", "--n_corrected=2", "--value_steps=10", "--batch_size=8",
-           "--sft_steps=4", "--finetune_steps=2", "--policy_batch_size=4", "--eval_episodes=2"]
+           "--sft_steps=4", "--finetune_steps=2", "--policy_batch_size=4", "--finetune_batch_size=4", "--eval_episodes=2"]
     result = subprocess.run(cmd, env=cli_env(), capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     annotated, labeled = out / "data" / "annotated", out / "data" / "labeled"
