@@ -164,6 +164,8 @@ class Pipeline:
     def __init__(self, cfg: PipelineConfig):
         self.cfg = cfg
         self.results: list[StageResult] = []
+        self.reran: list[str] = []
+        """Stages of this invocation that replaced an earlier result."""
         self.data_dir = cfg.output_dir / "data"
         self.source = cfg.dataset_root or self.data_dir / "handover"
         self.annotated = self.data_dir / "annotated"
@@ -182,6 +184,7 @@ class Pipeline:
         else:
             if marker.exists():
                 logging.info("[%s] rerunning: %s", name, rerun_reason)
+                self.reran.append(name)
             if writes is not None and writes.exists():
                 # lerobot-train refuses an existing output_dir; what is there is an earlier or unfinished run of it.
                 logging.info("[%s] removing its earlier output %s", name, writes)
@@ -216,10 +219,10 @@ class Pipeline:
             return "--force_stages names it"
         if json.loads(marker.read_text()).get("command") != command:
             return "its command changed since the earlier run"
-        # Stages read what earlier ones wrote, so a stage that ran again invalidates everything after it.
-        ran_again = [r.name for r in self.results if not r.skipped]
-        if ran_again:
-            return f"an earlier stage ran again ({ran_again[-1]})"
+        # Stages read what earlier ones wrote, so a stage that ran again invalidates everything after it. A stage
+        # that ran for the first time (e.g. a new seed's fine-tune) did not feed the earlier results: they stand.
+        if self.reran:
+            return f"an earlier stage ran again ({self.reran[-1]})"
         return None
 
     # -- commands ------------------------------------------------------------------------------------------------

@@ -21,9 +21,9 @@ def _ran(tmp_path) -> list[str]:
     return ran
 
 
-def _run_all(tmp_path, tags: dict[str, str], **overrides) -> list[str]:
+def _run_all(tmp_path, tags: dict[str, str], names=("first", "second", "third"), **overrides) -> list[str]:
     pipeline = Pipeline(PipelineConfig(output_dir=tmp_path, **overrides))
-    for name in ("first", "second", "third"):
+    for name in names:
         _stage(pipeline, name, tags.get(name, "v1"))
     return _ran(tmp_path)
 
@@ -53,3 +53,9 @@ def test_a_rerun_training_stage_starts_from_an_empty_output_folder(tmp_path):
     command = [sys.executable, "-c", f"import os; os.mkdir({str(output)!r}); open(os.path.join({str(output)!r}, 'done'), 'w')"]
     Pipeline(PipelineConfig(output_dir=tmp_path)).run("sft", command, metric=lambda: "trained", writes=output)
     assert sorted(p.name for p in output.iterdir()) == ["done"]
+
+
+def test_a_new_stage_runs_without_invalidating_the_finished_ones_after_it(tmp_path):
+    # --full adds fine-tunes for new seeds between stages that already ran: those keep their results.
+    _run_all(tmp_path, {})
+    assert _run_all(tmp_path, {}, names=("first", "first_seed2000", "second", "third")) == ["first_seed2000"]
