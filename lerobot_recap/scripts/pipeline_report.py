@@ -188,7 +188,9 @@ def plot_success_rates(evaluation: dict[str, dict[str, Any]], path: Path) -> Pat
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     names = list(evaluation)
-    colors = ["#999999", "#6a9fd4", "#2e7d32"][: len(names)]
+    # The reference row grey, the baseline blue, the indicator-conditioned variants green, RECAP itself orange.
+    palette = {"sft": "#999999", "bc": "#6a9fd4", "recorded": "#2e7d32", "recap": "#e07b00"}
+    colors = [palette.get(n, "#555555") for n in names]
     panels = (
         ("success rate (95% Wilson CI)", [evaluation[n]["rate"] for n in names], [evaluation[n]["ci95"] for n in names]),
         (
@@ -203,6 +205,13 @@ def plot_success_rates(evaluation: dict[str, dict[str, Any]], path: Path) -> Pat
         axis.bar(names, values, yerr=errors, capsize=6, color=colors)
         axis.set_ylim(0, 1)
         axis.set_ylabel(label)
+    for i, name in enumerate(names):  # each seed's rate: the spread between training runs the intervals leave out
+        seed_rates = list(evaluation[name].get("per_seed", {}).values())
+        if len(seed_rates) > 1:
+            axes[0].scatter([i] * len(seed_rates), seed_rates, color="black", s=14, zorder=3,
+                            label="per seed" if i == 0 else None)
+    if any(len(evaluation[n].get("per_seed", {})) > 1 for n in names):
+        axes[0].legend(loc="upper right")
     fig.suptitle(f"lerobot-eval, {evaluation[names[0]]['episodes']} episodes per policy")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

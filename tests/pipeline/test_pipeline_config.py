@@ -32,3 +32,14 @@ def test_evaluation_table_shows_each_seed_rate():
     summary = {**success_summary([True, False, True, True]), "title": "(c) RECAP", "per_seed": {1000: 0.5, 2000: 1.0}}
     row = evaluation_table({"recap": summary}).splitlines()[-1]
     assert "| 50% / 100% |" in row and "75.0%" in row
+
+
+def test_success_plot_draws_each_seed_rate(tmp_path):
+    from lerobot_recap.scripts.pipeline_report import plot_success_rates
+
+    evaluation = {
+        name: {**success_summary([True] * k + [False] * (6 - k)), "per_seed": {1000: k / 6, 2000: (k - 1) / 6}}
+        for name, k in (("sft", 5), ("bc", 2), ("recorded", 3), ("recap", 4))
+    }
+    path = plot_success_rates(evaluation, tmp_path / "rates.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
