@@ -84,7 +84,7 @@ class PipelineConfig:
     policy_batch_size: int = 32
     """Batch size of stage 2 (SFT)."""
     finetune_batch_size: int = 16
-    """Batch size of the fine-tunes (half of stage 2's: twice the updates for the same samples and time)."""
+    """Batch size of the fine-tunes - half of stage 2's, for twice the updates with the same samples and time."""
     policy_args: list[str] = field(default_factory=lambda: ["--policy.delta_actions=true"])
     """Extra flags for every pi06_recap training command (e.g. --peft.method_type=LORA)."""
 
