@@ -274,6 +274,11 @@ def finetune_name(cfg: PipelineConfig, variant: str, seed: int) -> str:
     return variant if seed == cfg.finetune_seeds[0] else f"{variant}_seed{seed}"
 
 
+def finetune_seed_of(cfg: PipelineConfig, eval_index: int) -> int:
+    """The training seed of the fine-tunes that eval seed number `eval_index` evaluates: the only one, or its pair."""
+    return cfg.finetune_seeds[eval_index if len(cfg.finetune_seeds) > 1 else 0]
+
+
 def checkpoint_of(train_dir: Path) -> Path:
     return train_dir / "checkpoints" / "last" / "pretrained_model"
 
@@ -365,8 +370,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
             progress[variant] = []
             for i, seed in enumerate(cfg.eval_seeds):
                 eval_dir = out / "eval" / f"{variant}_seed{seed}"
-                trained = variant if variant == "sft" else finetune_name(cfg, variant, cfg.finetune_seeds[
-                    i if len(cfg.finetune_seeds) > 1 else 0])
+                trained = variant if variant == "sft" else finetune_name(cfg, variant, finetune_seed_of(cfg, i))
                 p.run(
                     f"eval_{variant}_seed{seed}",
                     p.eval_command(checkpoint_of(out / trained), eval_dir, seed),

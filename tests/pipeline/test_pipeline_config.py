@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lerobot_recap.scripts.lerobot_recap_pipeline import PipelineConfig, finetune_name
+from lerobot_recap.scripts.lerobot_recap_pipeline import PipelineConfig, finetune_name, finetune_seed_of
 from lerobot_recap.scripts.pipeline_report import evaluation_table, success_summary
 
 
@@ -25,7 +25,10 @@ def test_the_default_run_trains_each_fine_tune_once(tmp_path):
 def test_fine_tune_seeds_must_pair_with_eval_seeds(tmp_path):
     with pytest.raises(ValueError, match="one per eval seed"):
         PipelineConfig(output_dir=tmp_path, eval_seeds=[1, 2, 3], finetune_seeds=[1, 2])
-    PipelineConfig(output_dir=tmp_path, eval_seeds=[1, 2, 3], finetune_seeds=[7])  # one run, three eval seeds
+    one_run = PipelineConfig(output_dir=tmp_path, eval_seeds=[1, 2, 3], finetune_seeds=[7])
+    assert [finetune_seed_of(one_run, i) for i in range(3)] == [7, 7, 7]  # one run, evaluated on three seeds
+    paired = PipelineConfig(output_dir=tmp_path, eval_seeds=[1, 2, 3], finetune_seeds=[7, 8, 9])
+    assert [finetune_seed_of(paired, i) for i in range(3)] == [7, 8, 9]
 
 
 def test_evaluation_table_shows_each_seed_rate():
