@@ -176,13 +176,13 @@ class Pipeline:
         """Runs one stage unless its earlier result still holds; `writes` is a folder the stage creates afresh."""
         cfg = self.cfg
         marker = cfg.output_dir / "stages" / f"{name}.json"
-        rerun_reason = self.rerun_reason(name, marker, command)
+        earlier = json.loads(marker.read_text()) if marker.exists() else None
+        rerun_reason = self.rerun_reason(name, earlier, command)
         if rerun_reason is None:
-            data = json.loads(marker.read_text())
-            logging.info("[%s] already done (%.0f s), skipping; --force_stages=[%s] reruns it", name, data["seconds"], name)
-            result = StageResult(name, command, data["seconds"], data["metric"], skipped=True)
+            logging.info("[%s] already done (%.0f s), skipping; --force_stages=[%s] reruns it", name, earlier["seconds"], name)
+            result = StageResult(name, command, earlier["seconds"], earlier["metric"], skipped=True)
         else:
-            if marker.exists():
+            if earlier is not None:
                 logging.info("[%s] rerunning: %s", name, rerun_reason)
                 self.reran.append(name)
             if writes is not None and writes.exists():
@@ -211,13 +211,13 @@ class Pipeline:
         print(stage_table(self.results), flush=True)
         return result
 
-    def rerun_reason(self, name: str, marker: Path, command: list[str]) -> str | None:
-        """Why a stage must run although it may have a marker; None when its earlier result still holds."""
-        if not marker.exists():
+    def rerun_reason(self, name: str, earlier: dict | None, command: list[str]) -> str | None:
+        """Why a stage must run given its earlier marker (None if none); None when that earlier result still holds."""
+        if earlier is None:
             return "not run yet"
         if name in self.cfg.force_stages:
             return "--force_stages names it"
-        if json.loads(marker.read_text()).get("command") != command:
+        if earlier.get("command") != command:
             return "its command changed since the earlier run"
         # Stages read what earlier ones wrote, so a stage that ran again invalidates everything after it. A stage
         # that ran for the first time (e.g. a new seed's fine-tune) did not feed the earlier results: they stand.

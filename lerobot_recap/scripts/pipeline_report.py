@@ -205,12 +205,11 @@ def plot_success_rates(evaluation: dict[str, dict[str, Any]], path: Path) -> Pat
         axis.bar(names, values, yerr=errors, capsize=6, color=colors)
         axis.set_ylim(0, 1)
         axis.set_ylabel(label)
-    for i, name in enumerate(names):  # each seed's rate: the spread between training runs the intervals leave out
-        seed_rates = list(evaluation[name].get("per_seed", {}).values())
-        if len(seed_rates) > 1:
-            axes[0].scatter([i] * len(seed_rates), seed_rates, color="black", s=14, zorder=3,
-                            label="per seed" if i == 0 else None)
-    if any(len(evaluation[n].get("per_seed", {})) > 1 for n in names):
+    # Each seed's rate: the spread between training runs that the pooled intervals leave out.
+    seed_rates = [list(evaluation[n].get("per_seed", {}).values()) for n in names]
+    if any(len(rates) > 1 for rates in seed_rates):
+        for i, rates in enumerate(seed_rates):
+            axes[0].scatter([i] * len(rates), rates, color="black", s=14, zorder=3, label="per seed" if i == 0 else None)
         axes[0].legend(loc="upper right")
     fig.suptitle(f"lerobot-eval, {evaluation[names[0]]['episodes']} episodes per policy")
     fig.tight_layout()
