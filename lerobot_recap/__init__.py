@@ -1,4 +1,4 @@
-"""lerobot-recap: RECAP (pi*0.6's advantage-conditioned offline RL) as a native LeRobot 0.4.4 plugin.
+"""lerobot-recap: RECAP (pi*0.6's advantage-conditioned offline RL) as a native LeRobot 0.6 plugin.
 
 Importing this package registers every config class of the project with LeRobot's registries, so that the stock
 CLIs resolve ``--policy.type=pi06_recap``, ``--policy.type=recap_value``, ``--robot.type=yam_bimanual``,
@@ -7,7 +7,7 @@ import it through the ``lerobot_policy_recap`` discovery shim. Only config class
 steps) load here: models, transformers and hardware libraries load lazily when a device or policy is built.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from lerobot_recap import cameras as cameras  # noqa: E402  (registration side effects)
 from lerobot_recap import envs as envs  # noqa: E402  (registration side effects)

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 TMP_MARKER = ".recap-tmp-"
 QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
 
-V21_CONVERTER = "python -m lerobot.datasets.v30.convert_dataset_v21_to_v30 --repo-id={name} --root={parent} --push-to-hub=false"
+V21_CONVERTER = "python -m lerobot.scripts.convert_dataset_v21_to_v30 --repo-id={name} --root={parent} --push-to-hub=false"
 """LeRobot's v2.1 -> v3.0 converter. It converts ``<root>/<repo-id>`` in place and keeps the original as ``<name>_old``."""
 
 
@@ -294,7 +294,7 @@ def _rewrite_data_files(
     progress: bool,
     check_finite: Sequence[str] = (),
 ) -> None:
-    from lerobot.datasets.utils import get_hf_features_from_features
+    from lerobot.datasets.feature_utils import get_hf_features_from_features
     from tqdm import tqdm
 
     # LeRobot compares shapes as tuples (`shape == (1,)` makes a scalar column); JSON gives lists.

@@ -171,7 +171,7 @@ def _write_export(
     cfg: ExportPistarConfig,
     progress: bool,
 ) -> ExportSummary:
-    from lerobot.datasets.utils import get_hf_features_from_features
+    from lerobot.datasets.feature_utils import get_hf_features_from_features
     from tqdm import tqdm
 
     chunks_size = int(info.get("chunks_size") or 1000)

@@ -15,7 +15,7 @@ from lerobot.configs import parser
 from lerobot.utils.utils import init_logging
 
 from lerobot_recap.data.annotate import AnnotateConfig, annotate_dataset
-from lerobot_recap.data.dataset_io import DatasetError
+from lerobot_recap.scripts.cli import run_cli
 
 
 @parser.wrap()
@@ -35,11 +35,7 @@ def annotate(cfg: AnnotateConfig) -> None:
 
 def main() -> None:
     init_logging()
-    try:
-        annotate()
-    except DatasetError as err:
-        logging.error("lerobot-recap-annotate: %s", err)
-        raise SystemExit(2) from None
+    run_cli(annotate, "lerobot-recap-annotate")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ parquet files.
     lerobot-recap-export-pistar --root=~/data/yam_round1_recap --output_root=~/data/yam_round1_pistar
 
 Back to v3.0 (e.g. after pistar relabelled ``adv_ind``): LeRobot's converter works in place on ``<root>/<repo-id>``,
-so for an export at ``~/data/yam_round1_pistar`` run ``python -m lerobot.datasets.v30.convert_dataset_v21_to_v30
+so for an export at ``~/data/yam_round1_pistar`` run ``python -m lerobot.scripts.convert_dataset_v21_to_v30
 --repo-id=yam_round1_pistar --root=~/data --push-to-hub=false`` (the v2.1 original is kept as
 ``yam_round1_pistar_old``); ``lerobot-recap-annotate`` then reads the pistar columns (outcome: reward on the last
 frame; intervention: the column).

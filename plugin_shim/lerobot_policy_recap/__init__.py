@@ -1,6 +1,6 @@
 """Discovery shim for lerobot-recap.
 
-LeRobot 0.4.4's ``register_third_party_plugins`` imports installed distributions whose name starts with
+LeRobot's ``register_third_party_plugins`` imports installed distributions whose name starts with
 ``lerobot_policy_`` (and a few other prefixes). Importing this module imports :mod:`lerobot_recap`, which registers
 every config class of the project (policies, robot, teleoperators, env) with LeRobot's registries.
 """

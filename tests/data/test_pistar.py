@@ -260,7 +260,7 @@ def test_a_segment_with_the_wrong_frame_count_is_refused(make_dataset, tmp_path)
 def test_export_round_trips_through_lerobots_v21_to_v30_converter(make_dataset, tmp_path):
     """annotate -> export (v2.1) -> LeRobot's converter (v3.0) -> annotate gives the same five columns."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
-    from lerobot.datasets.v30.convert_dataset_v21_to_v30 import convert_dataset
+    from lerobot.scripts.convert_dataset_v21_to_v30 import convert_dataset
 
     annotated = _annotated(make_dataset, tmp_path, episodes=random_episodes(5, seed=7), use_videos=True, image_size=(32, 32))
     exported = export_pistar(ExportPistarConfig(root=annotated, output_root=tmp_path / "pistar"), progress=False).output_root

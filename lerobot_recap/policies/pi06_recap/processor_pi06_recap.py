@@ -28,7 +28,7 @@ from lerobot.processor import (
     UnnormalizerProcessorStep,
 )
 from lerobot.processor.converters import policy_action_to_transition, transition_to_policy_action
-from lerobot.processor.core import EnvTransition, TransitionKey
+from lerobot.lerobot_types import EnvTransition, TransitionKey
 from lerobot.utils.constants import OBS_STATE, POLICY_POSTPROCESSOR_DEFAULT_NAME, POLICY_PREPROCESSOR_DEFAULT_NAME
 
 from lerobot_recap.policies.pi06_recap.configuration_pi06_recap import PI06RecapConfig
@@ -104,7 +104,7 @@ def _check_quantile_stats(config: PI06RecapConfig, dataset_stats: dict | None) -
         if missing:
             raise ValueError(
                 f"{key} is normalised with QUANTILES but the dataset stats lack {missing}. Recompute the stats "
-                "(lerobot's datasets/v30/augment_dataset_quantile_stats.py) or pass "
+                "(python -m lerobot.scripts.augment_dataset_quantile_stats) or pass "
                 "--policy.normalization_mapping='{\"VISUAL\": \"IDENTITY\", \"STATE\": \"MEAN_STD\", "
                 "\"ACTION\": \"MEAN_STD\"}'"
             )

@@ -36,7 +36,7 @@ class PolicyRunner:
         use_video: bool = True,
     ) -> None:
         from lerobot.configs.policies import PreTrainedConfig
-        from lerobot.datasets.utils import hw_to_dataset_features
+        from lerobot.utils.feature_utils import hw_to_dataset_features
         from lerobot.policies.factory import make_policy, make_pre_post_processors
 
         path = Path(policy_path).expanduser()
@@ -76,9 +76,9 @@ class PolicyRunner:
         self.postprocessor.reset()
 
     def act(self, observation: dict[str, Any], task: str) -> dict[str, float]:
-        from lerobot.datasets.utils import build_dataset_frame
-        from lerobot.utils.control_utils import predict_action
-        from lerobot.utils.utils import get_safe_torch_device
+        from lerobot.utils.feature_utils import build_dataset_frame
+        from lerobot.common.control_utils import predict_action
+        from lerobot.utils.device_utils import get_safe_torch_device
 
         frame = build_dataset_frame(self.observation_dataset_features, observation, prefix="observation")
         action = predict_action(

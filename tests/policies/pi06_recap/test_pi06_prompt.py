@@ -94,7 +94,7 @@ def test_per_arm_clause(make_policy, batch_factory):
 def test_prompt_step_discretises_normalised_state():
     assert discretize_state(np.array([-1.0, -0.999, 0.0, 0.999, 1.0, 3.0])).tolist() == [0, 0, 128, 255, 255, 255]
     step = Pi06RecapPromptStep(max_state_dim=4)
-    from lerobot.processor.core import TransitionKey
+    from lerobot.lerobot_types import TransitionKey
 
     transition = {
         TransitionKey.OBSERVATION: {"observation.state": torch.tensor([[-1.0, 1.0]])},
