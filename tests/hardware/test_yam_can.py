@@ -9,10 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lerobot.robots.utils import make_robot_from_config
 
-from lerobot_recap.robots.yam_bimanual.arm import ArmFaultError
-from lerobot_recap.robots.yam_bimanual.can_arm import CanArm
-from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import YAM_MOTOR_TYPES, YamArmConfig
-from lerobot_recap.robots.yam_bimanual.damiao import (
+from lerobot_recap.motors.yam.arm import ArmFaultError
+from lerobot_recap.motors.yam.can_arm import CanArm
+from lerobot_recap.motors.yam.damiao import (
     CanChannelError,
     Feedback,
     MotorNotRespondingError,
@@ -21,7 +20,9 @@ from lerobot_recap.robots.yam_bimanual.damiao import (
     encode_feedback,
     encode_mit,
 )
-from lerobot_recap.robots.yam_bimanual.damiao_virtual import VirtualDamiaoArm
+from lerobot_recap.motors.yam.damiao_virtual import VirtualDamiaoArm
+from lerobot_recap.motors.yam.tables import YAM_MOTOR_TYPES
+from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import YamArmConfig
 
 pytest.importorskip("can")
 

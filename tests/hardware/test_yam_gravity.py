@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lerobot_recap.robots.yam_bimanual.can_arm import CanArm
-from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import YAM_MOTOR_TYPES, YamGravityConfig
-from lerobot_recap.robots.yam_bimanual.damiao import MOTOR_LIMITS
-from lerobot_recap.robots.yam_bimanual.damiao_virtual import VirtualDamiaoArm
-from lerobot_recap.robots.yam_bimanual.gravity import G, GravityModel, make_feedforward, torque_limits
+from lerobot_recap.motors.yam.can_arm import CanArm
+from lerobot_recap.motors.yam.config_gravity import YamGravityConfig
+from lerobot_recap.motors.yam.damiao import MOTOR_LIMITS
+from lerobot_recap.motors.yam.damiao_virtual import VirtualDamiaoArm
+from lerobot_recap.motors.yam.gravity import G, GravityModel, make_feedforward, torque_limits
+from lerobot_recap.motors.yam.tables import YAM_MOTOR_TYPES
 
 pytest.importorskip("can")
 

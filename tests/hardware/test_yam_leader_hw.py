@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from lerobot.teleoperators.utils import TeleopEvents, make_teleoperator_from_config
 
-from lerobot_recap.robots.yam_bimanual.calibration import default_arm_calibration
-from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import YAM_MOTOR_TYPES, YamGravityConfig
-from lerobot_recap.robots.yam_bimanual.damiao import MotorNotRespondingError
-from lerobot_recap.robots.yam_bimanual.damiao_virtual import VirtualDamiaoArm
-from lerobot_recap.robots.yam_bimanual.gravity import GravityModel
-from lerobot_recap.robots.yam_bimanual.teaching_handle import HandleCodec
-from lerobot_recap.scripts.lerobot_recap_yam_server import YamArmServer, YamServerConfig
+from lerobot_recap.motors.yam.calibration import default_arm_calibration
+from lerobot_recap.motors.yam.config_gravity import YamGravityConfig
+from lerobot_recap.motors.yam.damiao import MotorNotRespondingError
+from lerobot_recap.motors.yam.damiao_virtual import VirtualDamiaoArm
+from lerobot_recap.motors.yam.gravity import GravityModel
+from lerobot_recap.motors.yam.server import YamArmServer, YamServerConfig
+from lerobot_recap.motors.yam.tables import YAM_MOTOR_TYPES
+from lerobot_recap.motors.yam.teaching_handle import HandleCodec
 from lerobot_recap.teleoperators.yam_bimanual_leader import YamBimanualLeaderConfig
 from lerobot_recap.teleoperators.yam_bimanual_leader.config_yam_bimanual_leader import YamLeaderArmConfig
 from test_yam_zmq import free_port_pair  # tests/hardware is on sys.path (no __init__.py: pytest's rootdir import)
@@ -233,7 +234,7 @@ def test_zmq_leader_through_leader_servers(tmp_path):
 
 def test_sim_leader_server_and_bad_arm_kind():
     port = free_port_pair()
-    from lerobot_recap.robots.yam_bimanual.zmq_arm import ZmqArm
+    from lerobot_recap.motors.yam.zmq_arm import ZmqArm
 
     config = YamServerConfig(backend="sim", arm="leader", port=port)
     server = YamArmServer(config)
@@ -288,7 +289,7 @@ def test_lerobot_calibrate_flow_on_an_uncalibrated_can_leader(tmp_path, monkeypa
     ],
 )
 def test_leader_protocol_fields_are_validated(message, why):
-    from lerobot_recap.robots.yam_bimanual.zmq_arm import ProtocolError, decode, encode
+    from lerobot_recap.motors.yam.zmq_arm import ProtocolError, decode, encode
 
     with pytest.raises(ProtocolError, match=why):
         decode(encode(message, "msgpack"), "msgpack")
@@ -299,8 +300,8 @@ def test_leader_protocol_fields_are_validated(message, why):
 def test_server_gravity_uses_the_calibration_file(tmp_path):
     import json
 
-    from lerobot_recap.robots.yam_bimanual.calibration import default_arm_calibration
-    from lerobot_recap.scripts.lerobot_recap_yam_server import make_backend
+    from lerobot_recap.motors.yam.calibration import default_arm_calibration
+    from lerobot_recap.motors.yam.server import make_backend
 
     zero = np.array([0.0, 0.3, -0.2, 0.0, 0.0, 0.0, 0.0])
     calibration = default_arm_calibration((1, -1, 1, 1, 1, 1, 1), zero_motor_position=zero)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from lerobot.robots.utils import make_robot_from_config
 
-from lerobot_recap.robots.yam_bimanual.arm import SetpointShaper, SimArm
+from lerobot_recap.motors.yam.arm import SetpointShaper, SimArm
 from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import YamBimanualConfig
 
 EXPECTED_NAMES = [f"{side}_{j}.pos" for side in ("left", "right") for j in

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from lerobot.robots.utils import make_robot_from_config
 
-from lerobot_recap.robots.yam_bimanual.arm import ArmFaultError
+from lerobot_recap.motors.yam.arm import ArmFaultError
+from lerobot_recap.motors.yam.server import YamArmServer, YamServerConfig
+from lerobot_recap.motors.yam.zmq_arm import ProtocolError, ZmqArm, decode, encode
 from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import YamArmConfig
-from lerobot_recap.robots.yam_bimanual.zmq_arm import ProtocolError, ZmqArm, decode, encode
-from lerobot_recap.scripts.lerobot_recap_yam_server import YamArmServer, YamServerConfig
 
 zmq = pytest.importorskip("zmq")
 pytest.importorskip("msgpack")
@@ -195,7 +195,7 @@ def test_robot_on_the_zmq_backend(sim_config):
             robot.disconnect()
 
 
-def test_server_console_script_serves_and_stops_on_sigterm(tmp_path):
+def test_server_console_script_serves_and_stops_on_sigterm(tmp_path, monkeypatch, capsys):
     import os
     import signal
     import subprocess
@@ -217,7 +217,10 @@ def test_server_console_script_serves_and_stops_on_sigterm(tmp_path):
         assert process.wait(timeout=30) == 0
     from lerobot_recap.scripts import lerobot_recap_yam_server
 
-    with pytest.raises(ValueError, match="ros.*use `can` or `sim`"):
-
-        sys.argv = ["lerobot-recap-yam-server", "--backend=ros"]
+    # Bad input is one line on stderr and exit code 2 (the project's shared CLI error policy), not a traceback.
+    monkeypatch.setattr(sys, "argv", ["lerobot-recap-yam-server", "--backend=ros"])
+    with pytest.raises(SystemExit) as exit_info:
         lerobot_recap_yam_server.main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "lerobot-recap-yam-server: error: --backend='ros': use `can` or `sim`.", err

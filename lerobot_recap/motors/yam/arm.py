@@ -1,8 +1,9 @@
 """One YAM arm as seen by the robot: a backend in motor space, plus the setpoint shaper all backends share.
 
 Backends speak *motor space* (7 motor angles in rad, IDs 1..7, the gripper motor included; on a leader arm the 7th
-value is the teaching handle's squeeze in [0, 1] instead); the robot maps to joint space with the calibration. This keeps the arm server (``zmq`` backend) free of calibration: calibration
-lives with the robot ``id`` on the machine that runs LeRobot, as LeRobot expects.
+value is the teaching handle's squeeze in [0, 1] instead); the robot maps to joint space with the calibration. This
+keeps the arm server (``zmq`` backend) free of calibration: calibration lives with the robot ``id`` on the machine
+that runs LeRobot, as LeRobot expects.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-logger = logging.getLogger(__name__)
+from lerobot_recap.motors.yam.tables import N_MOTORS
 
-N_MOTORS = 7
+logger = logging.getLogger(__name__)
 
 
 class ArmFaultError(RuntimeError):

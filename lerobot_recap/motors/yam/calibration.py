@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from lerobot.motors.motors_bus import MotorCalibration
 
-from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import ARM_JOINTS, YAM_JOINT_LIMITS_RAD
+from lerobot_recap.motors.yam.tables import ARM_JOINTS, YAM_JOINT_LIMITS_RAD
 
 MICRO = 1e6
 LINEAR_4310_STROKE_RAD = 6.57

@@ -13,14 +13,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from lerobot_recap.robots.yam_bimanual.arm import ArmBackend, ArmFaultError, ArmState, SetpointShaper
-from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import ARM_JOINTS, YAM_MOTOR_TYPES
-from lerobot_recap.robots.yam_bimanual.damiao import DISABLE, DamiaoChain, MotorNotRespondingError
-from lerobot_recap.robots.yam_bimanual.gravity import torque_limits
-from lerobot_recap.robots.yam_bimanual.teaching_handle import (
+from lerobot_recap.motors.yam.arm import ArmBackend, ArmFaultError, ArmState, SetpointShaper
+from lerobot_recap.motors.yam.damiao import CAN_CMD_DISABLE, DamiaoChain, Feedback, MotorNotRespondingError, yam_motors
+from lerobot_recap.motors.yam.gravity import torque_limits
+from lerobot_recap.motors.yam.tables import YAM_MOTOR_TYPES
+from lerobot_recap.motors.yam.teaching_handle import (
     HANDLE_POLL,
     HANDLE_REPLY_ID,
     HANDLE_REQUEST_ID,
@@ -35,6 +36,8 @@ Feedforward = Callable[[np.ndarray], np.ndarray]
 
 
 class CanArm(ArmBackend):
+    """A follower YAM arm (7 motors) on its own CAN channel; ``models`` sets the Damiao model of motors 1..n."""
+
     def __init__(
         self,
         name: str,
@@ -57,7 +60,7 @@ class CanArm(ArmBackend):
         self.name = name
         self.models = models
         self.n = len(models)
-        self.chain = DamiaoChain(name, channel, interface, bitrate, models)
+        self.chain = DamiaoChain(name, channel, interface, bitrate, yam_motors(models))
         self.kp = np.asarray(kp, dtype=np.float64)[: self.n]
         self.kd = np.asarray(kd, dtype=np.float64)[: self.n]
         self.passive_kd = self.kd * 0.05 if passive_kd is None else np.asarray(passive_kd, dtype=np.float64)[: self.n]
@@ -99,7 +102,7 @@ class CanArm(ArmBackend):
             self.chain.close()
             raise
         now = time.monotonic()
-        position = np.array([feedback[i + 1].position for i in range(self.n)])
+        position = np.array([feedback[i].position for i in range(self.n)])
         self._state = ArmState(position, np.zeros(self.n), np.zeros(self.n))
         self._last_seen[:] = now
         # Hold exactly where the motors are: nothing moves on connect, the gripper included.
@@ -146,21 +149,22 @@ class CanArm(ArmBackend):
     def _poll_devices(self) -> None:
         """Hook for devices other than the motors on this bus (the leader's handle)."""
 
-    def _absorb(self, feedback: dict) -> None:
+    def _absorb(self, feedback: dict[int, Feedback]) -> None:
+        """Store the newest feedback, by chain index (motor ``i + 1``), and when each motor was last heard."""
         if not feedback:
             return
         now = time.monotonic()
         with self._lock:
             position, velocity, effort = (a.copy() for a in (self._state.position, self._state.velocity,
                                                              self._state.effort))
-            for motor_id, fb in feedback.items():
-                i = motor_id - 1
+            for i, fb in feedback.items():
                 position[i], velocity[i], effort[i] = fb.position, fb.velocity, fb.torque
                 self._last_seen[i] = now
             self._state = ArmState(position, velocity, effort)
 
     def _silent(self, now: float) -> list[str]:
-        return [f"motor {ARM_JOINTS[i]} (ID 0x{i + 1:02X})" for i in range(self.n)
+        chain = self.chain
+        return [f"motor {chain.names[i]} (ID 0x{chain.ids[i]:02X})" for i in range(self.n)
                 if now - self._last_seen[i] > self.reply_timeout_s]
 
     def _check_replies(self, now: float) -> None:
@@ -218,7 +222,7 @@ class CanArm(ArmBackend):
                                     self.gravity_torque(self._state.position))
                 self.chain.poll(0.0)
                 time.sleep(self.period)
-            self.chain.send_special(DISABLE)
+            self.chain.send_special(CAN_CMD_DISABLE)
         finally:
             self.chain.close()
 
@@ -244,7 +248,7 @@ class LeaderCanArm(CanArm):
         handle_codec: HandleCodec | None = None,
         handle_request_id: int = HANDLE_REQUEST_ID,
         handle_reply_id: int = HANDLE_REPLY_ID,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(name, channel, interface, bitrate, kp, kd, max_velocity, watchdog_s,
                          models=YAM_MOTOR_TYPES[:6], **kwargs)

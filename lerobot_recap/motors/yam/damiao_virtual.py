@@ -1,28 +1,32 @@
 """Simulated Damiao motors answering on a python-can bus (``virtual`` interface): the protocol-level test double.
 
-They decode the real frames (enable/disable/zero, MIT commands) and answer with real feedback frames, so the
-driver is exercised byte for byte without hardware. A motor can be made silent from the start or mid-run. With
-``handle=True`` a simulated teaching handle answers polls too (a leader arm): tests set ``handle_position_rad`` and
-``handle_buttons`` to play the operator.
+They decode the real frames (enable/disable/zero, MIT commands, refresh requests) and answer with real feedback
+frames, so a driver is exercised byte for byte without hardware: this project's servo loop, and LeRobot's
+``DamiaoMotorsBus`` too (an independent implementation of the same protocol, which keeps this double honest). A
+motor can be made silent from the start or mid-run. With ``handle=True`` a simulated teaching handle answers polls
+too (a leader arm): tests set ``handle_position_rad`` and ``handle_buttons`` to play the operator.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from lerobot_recap.robots.yam_bimanual.damiao import (
-    DISABLE,
-    ENABLE,
+from lerobot_recap.motors.yam.damiao import (
+    CAN_CMD_DISABLE,
+    CAN_CMD_ENABLE,
+    CAN_CMD_REFRESH,
+    CAN_CMD_SET_ZERO,
+    CAN_PARAM_ID,
     FEEDBACK_ID_OFFSET,
-    SET_ZERO,
     Feedback,
     decode_mit,
     encode_feedback,
     special_frame,
 )
-from lerobot_recap.robots.yam_bimanual.teaching_handle import (
+from lerobot_recap.motors.yam.teaching_handle import (
     HANDLE_POLL,
     HANDLE_REPLY_ID,
     HANDLE_REQUEST_ID,
@@ -33,8 +37,9 @@ from lerobot_recap.robots.yam_bimanual.teaching_handle import (
 class VirtualDamiaoArm:
     """Motors 1..n on ``channel``: each tracks its MIT position target when enabled (first order per frame)."""
 
-    def __init__(self, channel: str, models: tuple[str, ...], initial_position=None, silent: set[int] = frozenset(),
-                 interface: str = "virtual", handle: bool = False, handle_codec: HandleCodec | None = None):
+    def __init__(self, channel: str, models: tuple[str, ...], initial_position: Sequence[float] | None = None,
+                 silent: Collection[int] = frozenset(), interface: str = "virtual", handle: bool = False,
+                 handle_codec: HandleCodec | None = None):
         import can
 
         self.handle = handle
@@ -57,7 +62,7 @@ class VirtualDamiaoArm:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=2.0)
         self._bus.shutdown()
@@ -70,19 +75,25 @@ class VirtualDamiaoArm:
             if message is None:
                 continue
             motor_id = message.arbitration_id
-            if self.handle and motor_id == HANDLE_REQUEST_ID and bytes(message.data) == HANDLE_POLL:
+            data = bytes(message.data)
+            if self.handle and motor_id == HANDLE_REQUEST_ID and data == HANDLE_POLL:
                 self._answer_handle()
                 continue
+            refresh = motor_id == CAN_PARAM_ID and len(data) >= 3 and data[2] == CAN_CMD_REFRESH
+            if refresh:
+                # A refresh names its motor in the data; the motor answers with feedback and changes nothing.
+                motor_id = data[0] | (data[1] << 8)
             if not 1 <= motor_id <= len(self.models) or motor_id in self.silent:
                 continue
             self.frames_seen += 1
             i = motor_id - 1
-            data = bytes(message.data)
-            if data == special_frame(ENABLE):
+            if refresh:
+                pass
+            elif data == special_frame(CAN_CMD_ENABLE):
                 self.enabled[i] = True
-            elif data == special_frame(DISABLE):
+            elif data == special_frame(CAN_CMD_DISABLE):
                 self.enabled[i] = False
-            elif data == special_frame(SET_ZERO):
+            elif data == special_frame(CAN_CMD_SET_ZERO):
                 self.position[i] = 0.0
             else:
                 command = decode_mit(self.models[i], data)

@@ -6,7 +6,7 @@ gravity. Each of the three links (upper arm, forearm, wrist + hand) is a point m
 its elevation above the horizontal is ``zero_elevation_rad + cumsum(signs * q)``. The torque a pitch joint must
 supply is ``sign * g * sum(mass * horizontal lever arm)`` of every link beyond it. The defaults come from the
 masses and link lengths of I2RT's public YAM model; they are estimates (the gripper mass especially) to be tuned
-per arm with ``factors`` -- see :class:`~.config_yam_bimanual.YamGravityConfig`.
+per arm with ``factors`` -- see :class:`~.config_gravity.YamGravityConfig`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import YamGravityConfig
-from lerobot_recap.robots.yam_bimanual.damiao import MOTOR_LIMITS
+from lerobot_recap.motors.yam.config_gravity import YamGravityConfig
+from lerobot_recap.motors.yam.damiao import motor_limits
 
 G = 9.81
 
 
 class GravityModel:
+    """The holding torques of one YAM arm from its joint angles (see the module docstring for the model)."""
+
     def __init__(self, config: YamGravityConfig):
         self.mass = tuple(float(m) for m in config.link_mass_kg)
         self.length = tuple(float(x) for x in config.link_length_m)
@@ -53,8 +55,12 @@ class GravityModel:
 
 
 def torque_limits(models: tuple[str, ...], configured: tuple[float, ...]) -> np.ndarray:
-    """Per-motor feed-forward bound: the configured one, never above what the motor's MIT frame can carry."""
-    return np.array([min(abs(limit), MOTOR_LIMITS[model][2]) for model, limit in zip(models, configured, strict=False)])
+    """Per-motor feed-forward bound: the configured one, never above what the motor's MIT frame can carry.
+
+    The frame's torque range is the model's T_MAX in LeRobot's Damiao tables; ``configured`` may be longer than
+    ``models`` (a leader arm has no gripper motor).
+    """
+    return np.array([min(abs(limit), motor_limits(model)[2]) for model, limit in zip(models, configured, strict=False)])
 
 
 def make_feedforward(

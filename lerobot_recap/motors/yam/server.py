@@ -1,6 +1,8 @@
-"""``lerobot-recap-yam-server``: owns one YAM arm (CAN or simulated) and serves it over ZMQ on loopback by default.
+"""The YAM arm server: owns one arm (CAN or simulated) and serves it over ZMQ, on loopback by default.
 
-Run one server per arm, next to its CAN adapter (one process per CAN interface), then point the robot at it:
+``lerobot-recap-yam-server`` (:mod:`lerobot_recap.scripts.lerobot_recap_yam_server`) parses a
+:class:`YamServerConfig` and calls :func:`run`. Run one server per arm, next to its CAN adapter (one process per CAN
+interface), then point the robot or the leader teleoperator at it:
 
     lerobot-recap-yam-server --backend=can --channel=can_follower_l --port=6001
     lerobot-recap-yam-server --backend=can --channel=can_follower_r --port=6011
@@ -14,26 +16,33 @@ Gravity compensation (``--backend=can``) needs the arm's joint zero: pass the ro
 calibration file with ``--calibration_file`` and the arm's key prefix (``left_``/``right_``); without it the motors
 are taken as zeroed at the folded rest pose (I2RT's factory convention) with directions +1.
 
-The protocol is described in ``lerobot_recap.robots.yam_bimanual.zmq_arm``: msgpack or JSON, never pickle;
-malformed messages are counted, logged and dropped. The server's own watchdog holds the arm when commands stop.
+The protocol is described in :mod:`lerobot_recap.motors.yam.zmq_arm`: msgpack or JSON, never pickle; malformed
+messages are counted, logged and dropped. The server's own watchdog holds the arm when commands stop.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
-import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import draccus
 import numpy as np
 
-from lerobot_recap.robots.yam_bimanual.arm import ArmBackend, ArmFaultError, SimArm
-from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import YamGravityConfig
-from lerobot_recap.robots.yam_bimanual.zmq_arm import PROTOCOL_VERSION, ProtocolError, decode, encode
+from lerobot_recap.motors.yam.arm import ArmBackend, ArmFaultError, SimArm
+from lerobot_recap.motors.yam.calibration import MICRO
+from lerobot_recap.motors.yam.config_gravity import YamGravityConfig
+from lerobot_recap.motors.yam.tables import ARM_JOINTS, N_MOTORS, YAM_CAN_BITRATE
+from lerobot_recap.motors.yam.teaching_handle import HANDLE_RANGE_RAD, HANDLE_REPLY_ID, HANDLE_REQUEST_ID
+from lerobot_recap.motors.yam.zmq_arm import PROTOCOL_VERSION, ProtocolError, decode, encode
 
-logger = logging.getLogger("lerobot_recap.yam_server")
+if TYPE_CHECKING:
+    from lerobot_recap.motors.yam.can_arm import Feedforward
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -76,20 +85,21 @@ class YamServerConfig:
     """LeRobot calibration JSON of the robot/teleoperator id, for the joint zero of the gravity model."""
     calibration_prefix: str = ""
     """Key prefix of this arm in `calibration_file` - `left_` or `right_`."""
-    handle_request_id: int = 0x50E
+    handle_request_id: int = HANDLE_REQUEST_ID
     """CAN ID the teaching handle is polled on (`leader`, as in I2RT's driver; unverified here)."""
-    handle_reply_id: int = 0x50F
+    handle_reply_id: int = HANDLE_REPLY_ID
     """CAN ID the teaching handle answers on (`leader`)."""
-    handle_range_rad: float = 0.7
+    handle_range_rad: float = HANDLE_RANGE_RAD
     """Trigger travel from rest to fully squeezed, rad (`leader`)."""
 
     def validate(self) -> None:
-        # Not __post_init__: draccus would hide these messages behind "Couldn't instantiate class".
+        """Raise a ValueError naming the flag of the first invalid field."""
+        # Not __post_init__: draccus would wrap these messages in "Couldn't instantiate class".
         if self.backend not in ("sim", "can"):
             raise ValueError(f"--backend={self.backend!r}: use `can` or `sim`.")
         if self.arm not in ("follower", "leader"):
             raise ValueError(f"--arm={self.arm!r}: use `follower` or `leader`.")
-        self.gravity.validate("-")
+        self.gravity.validate("--gravity")
         if self.calibration_prefix not in ("", "left_", "right_"):
             raise ValueError(f"--calibration_prefix={self.calibration_prefix!r}: use `left_`, `right_` or ``.")
         if self.encoding not in ("msgpack", "json"):
@@ -98,9 +108,9 @@ class YamServerConfig:
             raise ValueError(f"--watchdog_s={self.watchdog_s} must be in (0, 0.4].")
 
 
-def gravity_feedforward(cfg: YamServerConfig):
+def gravity_feedforward(cfg: YamServerConfig) -> Feedforward | None:
     """The gravity model through this arm's joint zero (its calibration file, else motors zeroed at rest)."""
-    from lerobot_recap.robots.yam_bimanual.gravity import GravityModel, make_feedforward
+    from lerobot_recap.motors.yam.gravity import GravityModel, make_feedforward
 
     if not cfg.gravity.enabled:
         return None
@@ -114,45 +124,43 @@ def gravity_feedforward(cfg: YamServerConfig):
 
 def load_joint_zero(path: str, prefix: str) -> tuple[np.ndarray, np.ndarray]:
     """Joint zero offsets and directions of joints 1..6 from a LeRobot calibration JSON (microradian units)."""
-    import json
-    from pathlib import Path
-
-    from lerobot_recap.robots.yam_bimanual.calibration import MICRO
-    from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import ARM_JOINTS
-
     try:
         data = json.loads(Path(path).read_text())
         entries = [data[f"{prefix}{joint}"] for joint in ARM_JOINTS[:6]]
         offset = np.array([e["homing_offset"] / MICRO for e in entries])
         direction = np.array([-1.0 if e["drive_mode"] else 1.0 for e in entries])
     except (OSError, ValueError, KeyError, TypeError) as e:
+        # `from None`: the message names the cause, and the CLI reports the innermost error of a chain.
         raise ValueError(
             f"--calibration_file={path}: cannot read the joint zero of `{prefix}joint_1..6` ({type(e).__name__}: {e}). "
             "Copy the file `lerobot-calibrate` wrote for this robot id and set --calibration_prefix=left_ or right_."
-        ) from e
+        ) from None
     return offset, direction
 
 
 def make_backend(cfg: YamServerConfig) -> ArmBackend:
+    """The arm this server owns: a :class:`SimArm`, or a follower / leader arm on its CAN channel (not connected)."""
     velocity = np.append(np.full(6, cfg.max_joint_velocity), cfg.max_gripper_velocity)
     if cfg.backend == "sim":
         # A simulated leader's 7th value is the handle squeeze (released); a follower's the gripper motor angle.
         home = np.array([0.0, 0.6, 0.6, 0.0, 0.0, 0.0, 0.0 if cfg.arm == "leader" else 3.285])
         return SimArm(f"sim {cfg.arm} :{cfg.port}", home, velocity, cfg.watchdog_s)
-    from lerobot_recap.robots.yam_bimanual.can_arm import CanArm, LeaderCanArm
-    from lerobot_recap.robots.yam_bimanual.teaching_handle import HandleCodec
+    # python-can (through LeRobot's Damiao tables) loads only for a real arm.
+    from lerobot_recap.motors.yam.can_arm import CanArm, LeaderCanArm
+    from lerobot_recap.motors.yam.teaching_handle import HandleCodec
 
-    common = dict(
+    common: dict[str, Any] = dict(
         control_hz=cfg.control_hz, passive_kd=np.array(cfg.passive_kd), feedforward=gravity_feedforward(cfg),
         max_torque_nm=cfg.gravity.max_torque_nm,
     )
     name = f"{cfg.arm} arm on {cfg.channel}"
     if cfg.arm == "leader":
-        return LeaderCanArm(name, cfg.channel, cfg.can_interface, 1_000_000, np.array(cfg.kp), np.array(cfg.kd),
-                            velocity, cfg.watchdog_s, handle_codec=HandleCodec(range_rad=cfg.handle_range_rad),
+        return LeaderCanArm(name, cfg.channel, cfg.can_interface, YAM_CAN_BITRATE, np.array(cfg.kp),
+                            np.array(cfg.kd), velocity, cfg.watchdog_s,
+                            handle_codec=HandleCodec(range_rad=cfg.handle_range_rad),
                             handle_request_id=cfg.handle_request_id, handle_reply_id=cfg.handle_reply_id, **common)
-    return CanArm(name, cfg.channel, cfg.can_interface, 1_000_000, np.array(cfg.kp), np.array(cfg.kd), velocity,
-                  cfg.watchdog_s, **common)
+    return CanArm(name, cfg.channel, cfg.can_interface, YAM_CAN_BITRATE, np.array(cfg.kp), np.array(cfg.kd),
+                  velocity, cfg.watchdog_s, **common)
 
 
 class YamArmServer:
@@ -167,38 +175,58 @@ class YamArmServer:
         self._stop = threading.Event()
 
     def stop(self) -> None:
+        """Make :meth:`serve` return (from another thread or a signal handler); the arm is then released."""
         self._stop.set()
 
+    def _bind(self, socket: Any, port: int) -> None:
+        import zmq
+
+        endpoint = f"tcp://{self.cfg.host}:{port}"
+        try:
+            socket.bind(endpoint)
+        except zmq.ZMQError as e:
+            # An OSError, not a ZMQError: a taken port is the environment's fault, reported as one line by the CLI.
+            raise OSError(
+                f"cannot bind {endpoint} ({e}): is another lerobot-recap-yam-server using --port={self.cfg.port} "
+                f"(it takes {self.cfg.port} and {self.cfg.port + 1}), or is --host={self.cfg.host} not this machine?"
+            ) from e
+
     def serve(self) -> None:
+        """Bind, connect the arm, then serve until :meth:`stop`; the arm is disconnected (damped) on the way out."""
         import zmq
 
         context = zmq.Context()
         pull = context.socket(zmq.PULL)
         pull.setsockopt(zmq.LINGER, 0)
-        pull.bind(f"tcp://{self.cfg.host}:{self.cfg.port}")
         pub = context.socket(zmq.PUB)
         pub.setsockopt(zmq.LINGER, 0)
         pub.setsockopt(zmq.SNDHWM, 1)
-        pub.bind(f"tcp://{self.cfg.host}:{self.cfg.port + 1}")
-        self.backend.connect()
+        try:
+            self._bind(pull, self.cfg.port)
+            self._bind(pub, self.cfg.port + 1)
+            self.backend.connect()
+            try:
+                self._serve_connected(pull, pub)
+            finally:
+                self.backend.disconnect()
+        finally:
+            pull.close(linger=0)
+            pub.close(linger=0)
+            context.term()
+
+    def _serve_connected(self, pull: Any, pub: Any) -> None:
         if self.cfg.arm == "leader":
             self.backend.set_passive(True)  # a leader floats from the start; clients may add a bilateral pull
         logger.info("Serving %s on %s:%d (%s).", self.backend.name, self.cfg.host, self.cfg.port, self.cfg.encoding)
         period = 1.0 / self.cfg.rate_hz
         seq = 0
-        try:
-            while not self._stop.is_set():
-                if pull.poll(int(period * 1000)):
-                    self._drain(pull)
-                seq += 1
-                pub.send(encode(self._state_message(seq), self.cfg.encoding))
-        finally:
-            self.backend.disconnect()
-            pull.close(linger=0)
-            pub.close(linger=0)
-            context.term()
+        while not self._stop.is_set():
+            if pull.poll(int(period * 1000)):
+                self._drain(pull)
+            seq += 1
+            pub.send(encode(self._state_message(seq), self.cfg.encoding))
 
-    def _drain(self, pull) -> None:
+    def _drain(self, pull: Any) -> None:
         import zmq
 
         latest_command = None
@@ -226,14 +254,14 @@ class YamArmServer:
             except ArmFaultError:
                 pass  # reported to the client in the state message
 
-    def _state_message(self, seq: int) -> dict:
-        message = {"v": PROTOCOL_VERSION, "type": "state", "seq": seq, "watchdog": self.backend.watchdog_tripped,
-                   "fault": None}
+    def _state_message(self, seq: int) -> dict[str, Any]:
+        message: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "state", "seq": seq,
+                                   "watchdog": self.backend.watchdog_tripped, "fault": None}
         try:
             state = self.backend.read()
         except ArmFaultError as e:
             message["fault"] = str(e)
-            zeros = [0.0] * 7
+            zeros = [0.0] * N_MOTORS
             message.update(position=zeros, velocity=zeros, effort=zeros)
             return message
         message.update(position=state.position.tolist(), velocity=state.velocity.tolist(),
@@ -241,18 +269,12 @@ class YamArmServer:
         return message
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = draccus.parse(config_class=YamServerConfig)
-    cfg.validate()
+def run(cfg: YamServerConfig) -> None:
+    """Serve one arm until SIGTERM or Ctrl-C (the body of ``lerobot-recap-yam-server``); both end it cleanly."""
     server = YamArmServer(cfg)
+    # Called from the main thread (the console script): a service manager's SIGTERM releases the arm like Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     try:
         server.serve()
     except KeyboardInterrupt:
         pass
-    time.sleep(0)
-
-
-if __name__ == "__main__":
-    main()

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from lerobot_recap.robots.yam_bimanual.arm import N_MOTORS, ArmBackend, ArmFaultError, ArmState
+from lerobot_recap.motors.yam.arm import ArmBackend, ArmFaultError, ArmState
+from lerobot_recap.motors.yam.tables import N_MOTORS
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """Config of the ``yam_bimanual`` robot: two I2RT YAM arms (6 joints + gripper each) and three cameras.
 
-Kept light on purpose (imported by ``import lerobot_recap``): no numpy, python-can or zmq here.
+Kept light on purpose (imported by ``import lerobot_recap``): no numpy, python-can or zmq here. The arm drivers,
+the YAM constants and the gravity config live in :mod:`lerobot_recap.motors.yam`.
 """
 
-import math
 from dataclasses import dataclass, field
 
 from lerobot.cameras import CameraConfig
@@ -12,25 +12,11 @@ from lerobot.robots.config import RobotConfig
 
 # Registers the `recap_sim` camera type with the config registry, so `--robot.cameras` can name it.
 import lerobot_recap.cameras  # noqa: E402,F401
+from lerobot_recap.motors.yam.config_gravity import YamGravityConfig
+from lerobot_recap.motors.yam.tables import ARM_JOINTS, YAM_CAN_BITRATE
 
 BACKENDS = ("sim", "can", "zmq")
 """The ways an arm can be driven."""
-
-ARM_JOINTS = ("joint_1", "joint_2", "joint_3", "joint_4", "joint_5", "joint_6", "gripper")
-"""Motor names of one arm, in CAN-ID order (IDs 1..7)."""
-
-YAM_JOINT_LIMITS_RAD = (
-    (-2.61799, 3.14159),
-    (0.0, 3.66519),
-    (0.0, 3.14159),
-    (-1.69297, 1.5708),
-    (-1.5708, 1.5708),
-    (-2.0944, 2.0944),
-)
-"""Joint ranges of the YAM arm (i2rt ``yam.xml``), joints 1..6, in radians."""
-
-YAM_MOTOR_TYPES = ("dm4340", "dm4340", "dm4340", "dm4310", "dm4310", "dm4310", "dm4310")
-"""Damiao motor model per motor (IDs 1..7; the linear_4310 gripper is a DM4310)."""
 
 CAMERA_PLACEHOLDER = "SET_SERIAL"
 """Serial placeholder of the default RealSense configs; connecting a real robot with it raises a clear error."""
@@ -42,39 +28,6 @@ def default_realsense_cameras() -> dict[str, CameraConfig]:
         name: RealSenseCameraConfig(serial_number_or_name=CAMERA_PLACEHOLDER, fps=30, width=640, height=480)
         for name in ("top", "left_wrist", "right_wrist")
     }
-
-
-@dataclass
-class YamGravityConfig:
-    """Gravity compensation in the CAN servo loop: a planar point-mass model of joints 2..4 (see ``gravity.py``).
-
-    Defaults are estimates from I2RT's public YAM model (upper arm 1.47 kg, forearm 0.98 kg, wrist + gripper about
-    1.4 kg); tune ``factors`` per arm on hardware. The torque is sent in the MIT frame's feed-forward field, clamped
-    to ``max_torque_nm`` and to the motor's own range.
-    """
-
-    enabled: bool = True
-    """Send gravity feed-forward torque (`can` backend and `lerobot-recap-yam-server --backend=can`)."""
-    link_mass_kg: tuple[float, float, float] = (1.47, 0.98, 1.37)
-    """Masses of the upper arm, the forearm and the wrist + hand + gripper."""
-    link_length_m: tuple[float, float] = (0.264, 0.252)
-    """Distances joint 2 -> joint 3 and joint 3 -> joint 4."""
-    com_m: tuple[float, float, float] = (0.129, 0.146, 0.07)
-    """Distance of each link's centre of mass from its proximal joint, along the link."""
-    zero_elevation_rad: tuple[float, float, float] = (0.0, math.pi, math.pi)
-    """Elevation of each link above the horizontal with all joints at zero (folded - upper arm forward, forearm back)."""
-    signs: tuple[float, float, float] = (1.0, -1.0, 1.0)
-    """How a positive turn of joints 2, 3, 4 changes the elevation of the links beyond it (+1 raises, -1 lowers)."""
-    factors: tuple[float, ...] = (1.0, 1.1, 1.1, 1.2, 1.0, 1.0)
-    """Per-joint scale of the model torque, joints 1..6 (I2RT's tuning for the YAM)."""
-    max_torque_nm: tuple[float, ...] = (5.0, 20.0, 15.0, 5.0, 3.0, 3.0, 0.0)
-    """Bound of the feed-forward torque per motor (joints 1..6, gripper); the motor's MIT range bounds it too."""
-
-    def validate(self, where: str) -> None:
-        for name, size in (("link_mass_kg", 3), ("link_length_m", 2), ("com_m", 3), ("zero_elevation_rad", 3),
-                           ("signs", 3), ("factors", 6), ("max_torque_nm", 7)):
-            if len(getattr(self, name)) != size:
-                raise ValueError(f"{where}.gravity.{name} needs {size} values, got {len(getattr(self, name))}.")
 
 
 @dataclass
@@ -128,7 +81,7 @@ class YamBimanualConfig(RobotConfig):
     """Rate of the CAN servo loop that keeps sending the held targets (`can` backend)."""
     gravity: YamGravityConfig = field(default_factory=YamGravityConfig)
     """Gravity feed-forward torque added to the PD hold (`can` backend)."""
-    can_bitrate: int = 1_000_000
+    can_bitrate: int = YAM_CAN_BITRATE
     """Classic CAN bitrate of the arms."""
     motor_reply_timeout_s: float = 0.1
     """A motor that sends no feedback for this long is reported as not answering (`can` backend)."""
@@ -155,7 +108,7 @@ class YamBimanualConfig(RobotConfig):
             )
         if self.zmq_encoding not in ("msgpack", "json"):
             raise ValueError(f"--robot.zmq_encoding={self.zmq_encoding!r}: use `msgpack` or `json`.")
-        self.gravity.validate("--robot")
+        self.gravity.validate("--robot.gravity")
         for side, arm in (("left_arm", self.left_arm), ("right_arm", self.right_arm)):
             for name in ("kp", "kd", "passive_kd", "directions"):
                 if len(getattr(arm, name)) != len(ARM_JOINTS):

@@ -16,14 +16,10 @@ from lerobot.utils.decorators import check_if_already_connected, check_if_not_co
 from lerobot.utils.errors import DeviceNotConnectedError
 
 from lerobot_recap.cameras.sim_camera.config_sim_camera import SimCameraConfig
-from lerobot_recap.robots.yam_bimanual.arm import ArmBackend, ArmFaultError, SimArm
-from lerobot_recap.robots.yam_bimanual.calibration import JointMap, default_arm_calibration
-from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import (
-    ARM_JOINTS,
-    CAMERA_PLACEHOLDER,
-    YamArmConfig,
-    YamBimanualConfig,
-)
+from lerobot_recap.motors.yam.arm import ArmBackend, ArmFaultError, SimArm
+from lerobot_recap.motors.yam.calibration import JointMap, default_arm_calibration
+from lerobot_recap.motors.yam.tables import ARM_JOINTS
+from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import CAMERA_PLACEHOLDER, YamArmConfig, YamBimanualConfig
 
 logger = logging.getLogger(__name__)
 
@@ -161,8 +157,8 @@ class YamBimanual(Robot):
             home = self._maps[side].to_motor(SIM_HOME_JOINTS)
             return SimArm(name, home, velocity, cfg.watchdog_s, cfg.sim_time_constant_s)
         if cfg.backend == "can":
-            from lerobot_recap.robots.yam_bimanual.can_arm import CanArm
-            from lerobot_recap.robots.yam_bimanual.gravity import GravityModel, make_feedforward
+            from lerobot_recap.motors.yam.can_arm import CanArm
+            from lerobot_recap.motors.yam.gravity import GravityModel, make_feedforward
 
             feedforward = None
             if gravity and cfg.gravity.enabled:
@@ -184,7 +180,7 @@ class YamBimanual(Robot):
                 feedforward=feedforward,
                 max_torque_nm=cfg.gravity.max_torque_nm,
             )
-        from lerobot_recap.robots.yam_bimanual.zmq_arm import ZmqArm
+        from lerobot_recap.motors.yam.zmq_arm import ZmqArm
 
         return ZmqArm(name, arm_cfg.host, arm_cfg.port, cfg.zmq_timeout_s, cfg.zmq_encoding)
 

@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 
 from lerobot.teleoperators.config import TeleoperatorConfig
 
-from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import YamGravityConfig
+from lerobot_recap.motors.yam.config_gravity import YamGravityConfig
+from lerobot_recap.motors.yam.teaching_handle import HANDLE_RANGE_RAD, HANDLE_REPLY_ID, HANDLE_REQUEST_ID
 
 LEADER_BACKENDS = ("sim", "can", "zmq")
 """How the leader arms are read: scripted (`sim`), on their own CAN channels (`can`), or from arm servers (`zmq`)."""
@@ -39,7 +40,7 @@ class YamBimanualLeaderConfig(TeleoperatorConfig):
     """Two YAM leader arms: joints are read, the teaching-handle trigger drives the gripper, buttons send events.
 
     The handle's CAN IDs and scaling come from I2RT's public driver and are not verified on hardware by this
-    project: they are the `handle_*` fields (see ``lerobot_recap/robots/yam_bimanual/teaching_handle.py``).
+    project: they are the `handle_*` fields (see ``lerobot_recap/motors/yam/teaching_handle.py``).
     """
 
     backend: str = "sim"
@@ -56,11 +57,11 @@ class YamBimanualLeaderConfig(TeleoperatorConfig):
     """Force feedback - pull toward the follower pose at this fraction of kp while feedback arrives (0 = off; 0.1-0.2)."""
     gravity: YamGravityConfig = field(default_factory=YamGravityConfig)
     """Gravity compensation of the passive leader arms (`can` backend), so they float where the operator leaves them."""
-    handle_request_id: int = 0x50E
+    handle_request_id: int = HANDLE_REQUEST_ID
     """CAN ID the teaching handle is polled on (`can` backend)."""
-    handle_reply_id: int = 0x50F
+    handle_reply_id: int = HANDLE_REPLY_ID
     """CAN ID the teaching handle answers on (`can` backend)."""
-    handle_range_rad: float = 0.7
+    handle_range_rad: float = HANDLE_RANGE_RAD
     """Trigger travel from rest to fully squeezed, in rad of the handle encoder."""
     control_hz: float = 250.0
     """Rate of the CAN servo loop of each leader arm (`can` backend)."""
@@ -96,7 +97,7 @@ class YamBimanualLeaderConfig(TeleoperatorConfig):
             raise ValueError(f"--teleop.watchdog_s={self.watchdog_s} must be in (0, 0.4].")
         if self.zmq_encoding not in ("msgpack", "json"):
             raise ValueError(f"--teleop.zmq_encoding={self.zmq_encoding!r}: use `msgpack` or `json`.")
-        self.gravity.validate("--teleop")
+        self.gravity.validate("--teleop.gravity")
         for side, arm in (("left_arm", self.left_arm), ("right_arm", self.right_arm)):
             for name in ("kp", "passive_kd", "directions"):
                 if len(getattr(arm, name)) != 6:

@@ -17,9 +17,9 @@ from lerobot.teleoperators.teleoperator import Teleoperator
 from lerobot.teleoperators.utils import TeleopEvents
 from lerobot.utils.decorators import check_if_already_connected, check_if_not_connected
 
-from lerobot_recap.robots.yam_bimanual.arm import ArmBackend
-from lerobot_recap.robots.yam_bimanual.calibration import JointMap, default_arm_calibration
-from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import ARM_JOINTS
+from lerobot_recap.motors.yam.arm import ArmBackend
+from lerobot_recap.motors.yam.calibration import JointMap, default_arm_calibration
+from lerobot_recap.motors.yam.tables import ARM_JOINTS, YAM_CAN_BITRATE
 from lerobot_recap.teleoperators.yam_bimanual_leader.config_yam_bimanual_leader import YamBimanualLeaderConfig
 
 logger = logging.getLogger(__name__)
@@ -128,19 +128,19 @@ class YamBimanualLeader(Teleoperator):
         arm_cfg = cfg.left_arm if side == "left" else cfg.right_arm
         name = f"{side} leader arm"
         if cfg.backend == "zmq":
-            from lerobot_recap.robots.yam_bimanual.zmq_arm import ZmqArm
+            from lerobot_recap.motors.yam.zmq_arm import ZmqArm
 
             return ZmqArm(name, arm_cfg.host, arm_cfg.port, cfg.zmq_timeout_s, cfg.zmq_encoding)
-        from lerobot_recap.robots.yam_bimanual.can_arm import LeaderCanArm
-        from lerobot_recap.robots.yam_bimanual.gravity import GravityModel, make_feedforward
-        from lerobot_recap.robots.yam_bimanual.teaching_handle import HandleCodec
+        from lerobot_recap.motors.yam.can_arm import LeaderCanArm
+        from lerobot_recap.motors.yam.gravity import GravityModel, make_feedforward
+        from lerobot_recap.motors.yam.teaching_handle import HandleCodec
 
         feedforward = None
         if gravity and cfg.gravity.enabled:
             joint_map = self._maps[side]
             feedforward = make_feedforward(GravityModel(cfg.gravity), joint_map.offset, joint_map.direction)
         return LeaderCanArm(
-            name, arm_cfg.channel, arm_cfg.can_interface, 1_000_000,
+            name, arm_cfg.channel, arm_cfg.can_interface, YAM_CAN_BITRATE,
             kp=np.array(arm_cfg.kp), kd=np.array(arm_cfg.passive_kd), max_velocity=np.full(6, 3.0),
             watchdog_s=cfg.watchdog_s, handle_codec=HandleCodec(range_rad=cfg.handle_range_rad),
             handle_request_id=cfg.handle_request_id, handle_reply_id=cfg.handle_reply_id,
