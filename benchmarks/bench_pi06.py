@@ -19,14 +19,14 @@ import statistics
 import time
 from dataclasses import dataclass, replace
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from lerobot.configs.types import FeatureType, PolicyFeature
+from lerobot.utils.constants import OBS_LANGUAGE_ATTENTION_MASK, OBS_LANGUAGE_TOKENS
 
 from lerobot_recap.policies.pi06_recap.configuration_pi06_recap import LOCAL_TOKENIZER, PI06RecapConfig
 from lerobot_recap.policies.pi06_recap.modeling_pi06_recap import PI06RecapPolicy
-from lerobot_recap.policies.pi06_recap.processor_pi06_recap import discretize_state, render_task_and_state
+from lerobot_recap.policies.pi06_recap.processor_pi06_recap import prompt_heads
 
 STATE_DIM = ACTION_DIM = 14  # a bimanual 7+7 arm, as the hand-over task and the YAM pair
 CAMERA_SHAPE = (3, 480, 640)  # RealSense-sized frames: the policy resizes them with padding
@@ -49,10 +49,11 @@ class Case:
 class MaxLengthPaddingPolicy(PI06RecapPolicy):
     """pi06_recap with its prompt tokens padded to ``tokenizer_max_length``, for the padding comparison only."""
 
-    def _tokenize(self, prompts, device):
-        tokens, masks = super()._tokenize(prompts, device)
-        extra = self.config.tokenizer_max_length - tokens.shape[1]
-        return F.pad(tokens, (0, extra)), F.pad(masks, (0, extra))
+    def _with_tokens(self, batch, prompts):
+        batch = super()._with_tokens(batch, prompts)
+        for key in (OBS_LANGUAGE_TOKENS, OBS_LANGUAGE_ATTENTION_MASK):
+            batch[key] = F.pad(batch[key], (0, self.config.tokenizer_max_length - batch[key].shape[1]))
+        return batch
 
 
 def _sync(device: str) -> None:
@@ -102,8 +103,7 @@ def make_batch(config: PI06RecapConfig, case: Case) -> dict:
     batch["observation.state"] = state
     batch["action"] = torch.rand(b, config.chunk_size, ACTION_DIM, generator=gen) * 2 - 1
     batch["action_is_pad"] = torch.zeros(b, config.chunk_size, dtype=torch.bool)
-    padded = np.pad(state.numpy(), ((0, 0), (0, config.max_state_dim - STATE_DIM)))
-    batch["task"] = [render_task_and_state(TASK, bins) for bins in discretize_state(padded)]
+    batch["task"] = prompt_heads([TASK] * b, state)
     batch["adv_ind"] = torch.randint(-1, 2, (b,), generator=gen)
     return {k: v.to(case.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -130,7 +130,8 @@ def run(case: Case, repeats: int) -> dict:
     n_train = sum(p.numel() for p in policy.parameters() if p.requires_grad)
     batch = make_batch(config, case)
     base = policy.get_base_model() if case.lora else policy
-    tokens, masks = base._tokenize(base.inference_prompts(batch)[0], case.device)
+    prompt_batch = base._with_tokens(batch, base.inference_prompts(batch)[0])
+    tokens, masks = prompt_batch[OBS_LANGUAGE_TOKENS], prompt_batch[OBS_LANGUAGE_ATTENTION_MASK]
 
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-5)
 

@@ -29,11 +29,13 @@ DEBUG_ENV = "LEROBOT_RECAP_DEBUG"
 
 
 def innermost_reason(error: BaseException) -> BaseException:
-    """The most specific error in a chain: draccus wraps a config's own ValueError in a generic ParsingError."""
+    """The error to show: draccus wraps a config's own ValueError in a generic "Couldn't instantiate" error.
+
+    Only draccus' wrappers are looked through; an error of this project that wraps another (``raise
+    ValueError("cannot open the CAN channel ...") from err``) already says what to do and is shown as it is.
+    """
     reason = error
-    seen: set[int] = set()
-    while id(reason) not in seen:
-        seen.add(id(reason))
+    while isinstance(reason, draccus.utils.DraccusException):
         cause = reason.__cause__ or (None if reason.__suppress_context__ else reason.__context__)
         if cause is None or not isinstance(cause, INPUT_ERRORS):
             break

@@ -1,11 +1,15 @@
-"""Processors of ``pi06_recap``: pi0.5's normalisation and state-in-prompt, leaving the indicator to the policy.
+"""Processors of ``pi06_recap``: LeRobot's pi0.5 pre/post-processing, minus the tokenizer.
 
-The pre-processor normalises (quantiles by default), then :class:`Pi06RecapPromptStep` renders
-``Task: <task>, State: <256-bin digits>`` into the ``task`` entry. The policy completes the prompt with the
-advantage clause and ``;\\nAction: `` and tokenizes it (see ``modeling_pi06_recap.build_prompt``): the indicator
-comes from the frame's ``adv_ind``, which stock ``lerobot-train`` drops before any processor runs, so only the
-policy (which reads it by ``index``) can place it. The step is registered, hence saved in
-``policy_preprocessor.json`` and rebuilt by ``--policy.path`` in eval/record/resume.
+The pre-processor is pi05's: rename, batch, relative actions (``--policy.use_relative_actions``), normalize, then
+LeRobot's ``Pi05PrepareStateTokenizerProcessorStep`` renders ``Task: <task>, State: <256 bins>;\\nAction: `` into
+``task``, then the device. pi05 tokenizes that prompt in the processor; here the policy does it, because the
+advantage clause goes inside the prompt and comes from each frame's ``adv_ind``, which stock ``lerobot-train``
+drops before any processor runs (the policy reads it by the frame's ``index``), and because in training the clause
+is dropped at random. The post-processor is pi05's: unnormalize, back to absolute actions, to CPU.
+
+:class:`Pi06RecapPromptStep` is the prompt step of lerobot-recap 0.1 (state padded to ``max_state_dim`` and
+clipped before binning, no ``;\\nAction:`` marker). It stays registered so that 0.1 checkpoints, whose
+``policy_preprocessor.json`` names it, keep the prompts they were trained with.
 """
 
 from __future__ import annotations
@@ -16,20 +20,19 @@ from typing import Any
 import numpy as np
 import torch
 from lerobot.configs.types import NormalizationMode, PipelineFeatureType, PolicyFeature
+from lerobot.lerobot_types import EnvTransition, TransitionKey
+from lerobot.policies.pi05.processor_pi05 import Pi05PrepareStateTokenizerProcessorStep
 from lerobot.processor import (
-    AddBatchDimensionProcessorStep,
-    DeviceProcessorStep,
-    NormalizerProcessorStep,
+    AbsoluteActionsProcessorStep,
     PolicyAction,
     PolicyProcessorPipeline,
     ProcessorStep,
     ProcessorStepRegistry,
-    RenameObservationsProcessorStep,
-    UnnormalizerProcessorStep,
+    RelativeActionsProcessorStep,
+    make_default_policy_processor_steps,
+    make_policy_processor_pipelines,
 )
-from lerobot.processor.converters import policy_action_to_transition, transition_to_policy_action
-from lerobot.lerobot_types import EnvTransition, TransitionKey
-from lerobot.utils.constants import OBS_STATE, POLICY_POSTPROCESSOR_DEFAULT_NAME, POLICY_PREPROCESSOR_DEFAULT_NAME
+from lerobot.utils.constants import OBS_STATE
 
 from lerobot_recap.policies.pi06_recap.configuration_pi06_recap import PI06RecapConfig
 
@@ -43,7 +46,7 @@ def discretize_state(state: np.ndarray) -> np.ndarray:
 
 
 def render_task_and_state(task: str, state_bins: np.ndarray) -> str:
-    """The prompt head: ``Task: <task>, State: <bins>`` (pi0.5's wording, task cleaned of ``_`` and newlines)."""
+    """The 0.1 prompt head: ``Task: <task>, State: <bins>`` (task cleaned of ``_`` and newlines, as pi0.5)."""
     cleaned = task.strip().replace("_", " ").replace("\n", " ")
     return f"Task: {cleaned}, State: {' '.join(str(int(b)) for b in state_bins)}"
 
@@ -51,7 +54,7 @@ def render_task_and_state(task: str, state_bins: np.ndarray) -> str:
 @ProcessorStepRegistry.register(name="pi06_recap_prompt_state")
 @dataclass
 class Pi06RecapPromptStep(ProcessorStep):
-    """Pads the normalised state to ``max_state_dim``, discretises it and writes the prompt head into ``task``."""
+    """lerobot-recap 0.1's prompt step: pad the normalised state to ``max_state_dim``, bin it, write the head."""
 
     max_state_dim: int = 32
     task_key: str = "task"
@@ -65,10 +68,7 @@ class Pi06RecapPromptStep(ProcessorStep):
         complementary = dict(transition.get(TransitionKey.COMPLEMENTARY_DATA) or {})
         tasks = complementary.get(self.task_key)
         if tasks is None:
-            raise ValueError(
-                f"pi06_recap needs a task string in complementary data {self.task_key!r} (datasets carry one per "
-                "frame; envs without one get '' from lerobot-eval)"
-            )
+            raise ValueError(f"pi06_recap needs a task string in complementary data {self.task_key!r}")
         state = torch.as_tensor(state).detach().float().cpu()
         if state.dim() == 1:
             state = state[None]
@@ -91,7 +91,16 @@ class Pi06RecapPromptStep(ProcessorStep):
         return features
 
 
-def _check_quantile_stats(config: PI06RecapConfig, dataset_stats: dict | None) -> None:
+def prompt_heads(tasks: list[str], normalized_state: torch.Tensor) -> list[str]:
+    """What the pre-processor writes into ``task`` for these tasks and (normalized) states: pi0.5's prompts."""
+    transition = {
+        TransitionKey.OBSERVATION: {OBS_STATE: normalized_state},
+        TransitionKey.COMPLEMENTARY_DATA: {"task": list(tasks)},
+    }
+    return Pi05PrepareStateTokenizerProcessorStep()(transition)[TransitionKey.COMPLEMENTARY_DATA]["task"]
+
+
+def check_quantile_stats(config: PI06RecapConfig, dataset_stats: dict | None) -> None:
     """Quantile normalisation needs q01/q99; say how to get them instead of failing deep inside the normaliser."""
     if not dataset_stats:
         return
@@ -117,33 +126,26 @@ def make_pi06_recap_pre_post_processors(
     PolicyProcessorPipeline[dict[str, Any], dict[str, Any]],
     PolicyProcessorPipeline[PolicyAction, PolicyAction],
 ]:
-    """Pre: rename, batch, normalise, prompt head, device. Post: unnormalise, to CPU."""
-    _check_quantile_stats(config, dataset_stats)
-    features = {**config.input_features, **config.output_features}
-    input_steps = [
-        RenameObservationsProcessorStep(rename_map={}),
-        AddBatchDimensionProcessorStep(),
-        # Normalise before the prompt step: the state bins assume a state normalised to [-1, 1].
-        NormalizerProcessorStep(
-            features=features, norm_map=config.normalization_mapping, stats=dataset_stats
-        ),
-        Pi06RecapPromptStep(max_state_dim=config.max_state_dim),
-        DeviceProcessorStep(device=config.device),
-    ]
-    output_steps = [
-        UnnormalizerProcessorStep(
-            features=config.output_features, norm_map=config.normalization_mapping, stats=dataset_stats
-        ),
-        DeviceProcessorStep(device="cpu"),
-    ]
-    return (
-        PolicyProcessorPipeline[dict[str, Any], dict[str, Any]](
-            steps=input_steps, name=POLICY_PREPROCESSOR_DEFAULT_NAME
-        ),
-        PolicyProcessorPipeline[PolicyAction, PolicyAction](
-            steps=output_steps,
-            name=POLICY_POSTPROCESSOR_DEFAULT_NAME,
-            to_transition=policy_action_to_transition,
-            to_output=transition_to_policy_action,
-        ),
+    """pi05's pipelines without its tokenizer step (the policy tokenizes, see the module docstring)."""
+    check_quantile_stats(config, dataset_stats)
+    steps = make_default_policy_processor_steps(config, dataset_stats)
+    relative = RelativeActionsProcessorStep(
+        enabled=config.use_relative_actions,
+        exclude_joints=config.relative_exclude_joints,
+        action_names=config.action_feature_names,
     )
+    input_steps: list[ProcessorStep] = [
+        steps.rename_observations,
+        steps.add_batch_dim,
+        relative,
+        # The state bins of the prompt assume a state already normalized to [-1, 1].
+        steps.normalize,
+        Pi05PrepareStateTokenizerProcessorStep(max_state_dim=config.max_state_dim),
+        steps.to_device,
+    ]
+    output_steps: list[ProcessorStep] = [
+        steps.unnormalize,
+        AbsoluteActionsProcessorStep(enabled=config.use_relative_actions, relative_step=relative),
+        steps.to_cpu,
+    ]
+    return make_policy_processor_pipelines(input_steps=input_steps, output_steps=output_steps)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from lerobot.configs.types import FeatureType, PolicyFeature
 
 from lerobot_recap.models.local_tokenizer import build_local_tokenizer
+from lerobot_recap.models.pi05_backbone import GEMMA_SIZES
 from lerobot_recap.policies.pi06_recap.configuration_pi06_recap import PI06RecapConfig
-from lerobot_recap.policies.pi06_recap.processor_pi06_recap import discretize_state, render_task_and_state
+from lerobot_recap.policies.pi06_recap.processor_pi06_recap import prompt_heads
 
 STATE_DIM, ACTION_DIM = 6, 6
 CAMERA = "observation.images.top"
@@ -58,14 +58,12 @@ def make_batch(batch_size: int = 4, seed: int = 0, chunk: int = 10, tasks=None) 
     gen = torch.Generator().manual_seed(seed)
     state = torch.rand(batch_size, STATE_DIM, generator=gen) * 2 - 1
     tasks = tasks or [("pick up the cube", "place the object")[i % 2] for i in range(batch_size)]
-    padded = np.pad(state.numpy(), ((0, 0), (0, 8 - STATE_DIM)))
-    heads = [render_task_and_state(t, b) for t, b in zip(tasks, discretize_state(padded), strict=True)]
     return {
         CAMERA: torch.rand(batch_size, *CAMERA_SHAPE, generator=gen),
         "observation.state": state,
         "action": torch.rand(batch_size, chunk, ACTION_DIM, generator=gen) * 2 - 1,
         "action_is_pad": torch.zeros(batch_size, chunk, dtype=torch.bool),
-        "task": heads,
+        "task": prompt_heads(tasks, state),
     }
 
 
@@ -79,31 +77,59 @@ def batch_factory():
     return make_batch
 
 
-def pi05_layout_state_dict(policy) -> dict[str, torch.Tensor]:
-    """The policy's weights under the names LeRobot 0.4.4's PI05Policy writes (and openpi-converted variants):
-    ``action_time_mlp_*``, the tied LM matrix stored as ``lm_head``, and the expert's unused ``lm_head``."""
-    out = {}
-    for key, value in policy.state_dict().items():
-        if key.endswith("language_model.embed_tokens.weight"):
-            continue  # tied to paligemma.lm_head.weight, which carries it
-        if key.startswith("model.state_proj."):
-            continue  # the optional continuous state token: pi0.5 has none
-        out[key.replace("model.time_mlp_", "model.action_time_mlp_")] = value.detach().clone().contiguous()
-    width = policy.model.action_in_proj.out_features
-    out["model.paligemma_with_expert.gemma_expert.lm_head.weight"] = torch.zeros(policy.config.vlm_vocab_size, width)
-    return out
+def stock_pi05_sharing_modules(policy):
+    """A stock ``PI05Policy`` configured like ``policy`` whose model runs on ``policy``'s own (tiny) modules.
 
+    LeRobot builds pi0.5 only at its full size: the reference is built on the meta device (no memory, no weights)
+    and then given the tiny policy's modules, so everything that runs on its side is LeRobot's code.
+    """
+    from lerobot.policies.pi05.configuration_pi05 import PI05Config
+    from lerobot.policies.pi05.modeling_pi05 import PI05Policy
+
+    ours = policy.config
+    config = PI05Config(
+        device="cpu",
+        input_features=dict(ours.input_features),
+        output_features=dict(ours.output_features),
+        chunk_size=ours.chunk_size,
+        n_action_steps=ours.n_action_steps,
+        max_state_dim=ours.max_state_dim,
+        max_action_dim=ours.max_action_dim,
+        num_inference_steps=ours.num_inference_steps,
+        image_resolution=ours.image_resolution,
+        tokenizer_max_length=ours.tokenizer_max_length,
+    )
+    config.device = "meta"  # PI05Policy.__init__ ends with model.to(config.device): keep it on the meta device
+    with torch.device("meta"):
+        stock = PI05Policy(config)
+    for name in STOCK_MODULES:
+        setattr(stock.model, name, getattr(policy.model, name))
+    config.device = "cpu"
+    assert not [n for n, p in stock.named_parameters() if p.is_meta], "a stock parameter was left unshared"
+    return stock
+
+
+STOCK_MODULES = ("paligemma_with_expert", "action_in_proj", "action_out_proj", "time_mlp_in", "time_mlp_out")
+"""Every module of LeRobot's PI05Pytorch."""
 
 @pytest.fixture
 def write_pi05_checkpoint(tmp_path):
-    from safetensors.torch import save_file
+    """Factory: a pi05 checkpoint written by stock ``PI05Policy.save_pretrained`` with ``policy``'s weights.
+
+    Like a real ``lerobot/pi05_*`` checkpoint it also carries the two vocabulary heads pi0.5 never reads.
+    """
+    from safetensors.torch import load_file, save_file
 
     def _write(policy, name: str = "pi05_ckpt", mutate=None):
-        state = pi05_layout_state_dict(policy)
+        folder = tmp_path / name
+        stock_pi05_sharing_modules(policy).save_pretrained(folder)
+        state = load_file(str(folder / "model.safetensors"))
+        config = policy.config
+        for stream, variant in (("paligemma", config.paligemma_variant), ("gemma_expert", config.action_expert_variant)):
+            width = GEMMA_SIZES[variant].width
+            state[f"model.paligemma_with_expert.{stream}.lm_head.weight"] = torch.zeros(config.vlm_vocab_size, width)
         if mutate is not None:
             mutate(state)
-        folder = tmp_path / name
-        folder.mkdir(parents=True, exist_ok=True)
         save_file(state, str(folder / "model.safetensors"))
         return folder
 

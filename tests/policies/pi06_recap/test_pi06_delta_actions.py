@@ -1,7 +1,5 @@
 """Delta actions: joints predicted relative to the current state, grippers absolute; exact against the plain path."""
 
-from types import SimpleNamespace
-
 import torch
 
 from lerobot_recap.policies.pi06_recap.modeling_pi06_recap import default_delta_mask
@@ -11,11 +9,11 @@ MASK = [True, True, True, True, True, False]  # the last of the 6 action dims pl
 
 def test_default_mask_keeps_grippers_absolute():
     names = ["left_joint_0.pos", "left_gripper.pos", "right_joint_0.pos", "right_gripper.pos"]
-    meta = SimpleNamespace(features={"action": {"names": names}})
-    assert default_delta_mask(meta, 4) == [True, False, True, False]
+    assert default_delta_mask(names, 4) == [True, False, True, False]
+    assert default_delta_mask({"motors": names}, 4) == [True, False, True, False]
     # Without names (or with a different count) every dim is a delta, with a warning.
     assert default_delta_mask(None, 3) == [True, True, True]
-    assert default_delta_mask(SimpleNamespace(features={"action": {"names": names}}), 5) == [True] * 5
+    assert default_delta_mask(names, 5) == [True] * 5
 
 
 def _pair(make_policy):
@@ -51,8 +49,8 @@ def test_mask_is_filled_from_the_dataset_and_saved(make_config, tmp_path):
     from lerobot_recap.policies.pi06_recap.modeling_pi06_recap import PI06RecapPolicy
 
     names = [f"j{i}.pos" for i in range(5)] + ["gripper.pos"]
-    meta = SimpleNamespace(features={"action": {"names": names}}, root=None)
-    policy = PI06RecapPolicy(make_config(delta_actions=True), dataset_meta=meta)
+    # make_policy copies the dataset's action names into the config (LeRobot does it for relative actions)
+    policy = PI06RecapPolicy(make_config(delta_actions=True, action_feature_names=names))
     assert policy.config.delta_action_mask == MASK
     policy.config.save_pretrained(tmp_path)
     assert '"delta_action_mask"' in (tmp_path / "config.json").read_text()

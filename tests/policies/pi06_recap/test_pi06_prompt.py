@@ -14,12 +14,15 @@ from lerobot_recap.policies.pi06_recap.processor_pi06_recap import (
 )
 
 HEAD = "Task: pick up the cube, State: 3 128 255"
+PI05_PROMPT = HEAD + ";\nAction: "
+"""What LeRobot's pi05 prompt step writes (the 0.1 prompt step wrote HEAD alone)."""
 
 
 def test_clause_text_for_each_code():
-    assert build_prompt(HEAD, 1) == HEAD + ", Advantage: positive;\nAction: "
-    assert build_prompt(HEAD, -1) == HEAD + ", Advantage: negative;\nAction: "
-    assert build_prompt(HEAD, 0) == HEAD + ";\nAction: "  # none omits the clause: pi0.5's own prompt
+    for head in (PI05_PROMPT, HEAD):
+        assert build_prompt(head, 1) == HEAD + ", Advantage: positive;\nAction: "
+        assert build_prompt(head, -1) == HEAD + ", Advantage: negative;\nAction: "
+        assert build_prompt(head, 0) == PI05_PROMPT  # none omits the clause: pi0.5's own prompt
     assert indicator_clause((1, -1)) == ", Left advantage: positive, Right advantage: negative"
     assert indicator_clause((0, 0)) == ""
     with pytest.raises(KeyError):
@@ -35,7 +38,8 @@ def test_training_prompts_follow_adv_ind_and_sit_between_state_and_action(make_p
     assert prompts[0].endswith(", Advantage: positive;\nAction: ")
     assert prompts[1].endswith(", Advantage: negative;\nAction: ")
     assert "Advantage" not in prompts[2]
-    tokens, masks = policy._tokenize(prompts, torch.device("cpu"))
+    encoded = policy._with_tokens(batch, prompts)
+    tokens, masks = encoded["observation.language.tokens"], encoded["observation.language.attention_mask"]
     for prompt, row, mask in zip(prompts, tokens, masks, strict=True):
         decoded = policy.tokenizer.decode(row[mask], skip_special_tokens=True)
         assert decoded == prompt  # the clause is in the model's input tokens, nothing truncated
@@ -44,7 +48,7 @@ def test_training_prompts_follow_adv_ind_and_sit_between_state_and_action(make_p
     positive, none = tokens[0][masks[0]], tokens[2][masks[2]]
     assert len(positive) > len(none)
     # The tokens before the clause are the same with or without it (only the tail differs).
-    head_len = len(policy.tokenizer(batch["task"][0])["input_ids"]) - 1
+    head_len = len(policy.tokenizer(batch["task"][0].removesuffix(";\nAction: "))["input_ids"]) - 1
     assert torch.equal(positive[:head_len], tokens[0][:head_len])
 
 
@@ -91,7 +95,8 @@ def test_per_arm_clause(make_policy, batch_factory):
     assert ", Left advantage: positive, Right advantage: positive;" in cond[0]
 
 
-def test_prompt_step_discretises_normalised_state():
+def test_legacy_prompt_step_discretises_normalised_state():
+    """lerobot-recap 0.1's prompt step (kept for its checkpoints): padded, clipped bins and no action marker."""
     assert discretize_state(np.array([-1.0, -0.999, 0.0, 0.999, 1.0, 3.0])).tolist() == [0, 0, 128, 255, 255, 255]
     step = Pi06RecapPromptStep(max_state_dim=4)
     from lerobot.lerobot_types import TransitionKey
@@ -118,7 +123,9 @@ def test_processors_on_a_real_dataset(make_config, make_dataset):
     frame = dataset[0]
     out = pre({k: v for k, v in frame.items()})
     head = out["task"][0]
-    assert head.startswith(f"Task: {frame['task']}, State: ") and len(head.split("State: ")[1].split()) == 8
+    # LeRobot's pi05 prompt: the state's own 6 dims in 256 bins, then the action marker
+    assert head.startswith(f"Task: {frame['task']}, State: ") and head.endswith(";\nAction: ")
+    assert len(head.split("State: ")[1].removesuffix(";\nAction: ").split()) == 6
     action = post(torch.zeros(1, 6))
     assert action.shape == (1, 6)
 
