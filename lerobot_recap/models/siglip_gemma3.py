@@ -23,6 +23,7 @@ transformers is imported lazily, inside the functions, so importing this module 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -81,6 +82,35 @@ def tiny_language_config(vocab_size: int):
     )
 
 
+SIGLIP_UNUSED_PREFIXES = ("text_model.", "logit_scale", "logit_bias", "vision_model.head.")
+"""Parts of a SigLIP checkpoint the value model does not build (text tower, contrastive scale/bias, pooling head)."""
+
+
+def load_strictly(model_class: type, source: str, config: Any, unused_prefixes: tuple[str, ...]) -> nn.Module:
+    """``model_class.from_pretrained`` that refuses what transformers only warns about.
+
+    transformers initializes missing weights randomly and drops unexpected ones with a log line; a value model
+    trained on top of half-random backbones would look like a bad run, not a bad checkpoint. Here a missing key, a
+    shape mismatch, an unexpected key outside ``unused_prefixes`` or an unreadable file is a ValueError naming them.
+    """
+    from safetensors import SafetensorError
+
+    try:
+        model, info = model_class.from_pretrained(source, config=config, output_loading_info=True)
+    except (OSError, ValueError, RuntimeError, SafetensorError) as err:
+        raise ValueError(f"cannot load {model_class.__name__} weights from {source!r}: {err}") from err
+    unexpected = [key for key in info["unexpected_keys"] if not key.startswith(unused_prefixes)]
+    problems = {
+        "missing": sorted(info["missing_keys"]),
+        "unexpected": sorted(unexpected),
+        "shape mismatches": sorted(str(item) for item in info["mismatched_keys"]),
+    }
+    if any(problems.values()):
+        listing = "; ".join(f"{kind} ({len(keys)}): {', '.join(keys[:8])}" for kind, keys in problems.items() if keys)
+        raise ValueError(f"{source!r} does not match a {model_class.__name__} of its own config: {listing}")
+    return model
+
+
 def build_vision_tower(spec: BackboneSpec) -> nn.Module:
     """A ``SiglipVisionModel`` without its pooling head, from a checkpoint or the tiny config."""
     from transformers import AutoConfig, SiglipVisionConfig, SiglipVisionModel
@@ -96,7 +126,8 @@ def build_vision_tower(spec: BackboneSpec) -> nn.Module:
         )
     vision_config.vision_use_head = False  # the LM reads patch tokens; an unused head breaks DDP
     if spec.load_weights:
-        return SiglipVisionModel.from_pretrained(spec.vision, config=vision_config)
+        # A full SigLIP checkpoint also holds the text tower and the contrastive head: only those may go unread.
+        return load_strictly(SiglipVisionModel, spec.vision, vision_config, SIGLIP_UNUSED_PREFIXES)
     return SiglipVisionModel(vision_config)
 
 
@@ -119,7 +150,7 @@ def build_language_model(spec: BackboneSpec) -> nn.Module:
     if not spec.load_weights:
         return Gemma3TextModel(text_config)
     # Gemma3-270M ships as a CausalLM: keep its decoder, drop the (tied) LM head.
-    causal = Gemma3ForCausalLM.from_pretrained(spec.language, config=text_config)
+    causal = load_strictly(Gemma3ForCausalLM, spec.language, text_config, ())
     model = causal.model
     del causal
     return model

@@ -94,7 +94,7 @@ class PipelineConfig:
     """Training steps of the value model."""
     value_size: str = "tiny"
     """Value model size - tiny (CPU, minutes) or full (SigLIP so400m + Gemma3-270M; a GPU and Hub weights)."""
-    value_args: list[str] = field(default_factory=lambda: ["--policy.use_state=true"])
+    value_args: list[str] = field(default_factory=lambda: ["--policy.state_token=true"])
     """Extra flags for the value training command."""
     batch_size: int = 16
     """Batch size of value training and labeling."""

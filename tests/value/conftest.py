@@ -27,7 +27,7 @@ def make_tiny_policy(root: Path, **overrides):
 
     from lerobot_recap.policies.recap_value.configuration_recap_value import RecapValueConfig
 
-    config = RecapValueConfig(size="tiny", device="cpu", **overrides)
+    config = RecapValueConfig(**{"size": "tiny", "device": "cpu", **overrides})
     return make_policy(config, ds_meta=LeRobotDatasetMetadata("local/value", root=root))
 
 

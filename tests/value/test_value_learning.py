@@ -46,7 +46,7 @@ def overfit(root, steps: int = STEPS, **overrides) -> dict[str, float]:
     from lerobot_recap.policies.recap_value.processor_recap_value import make_recap_value_pre_post_processors
 
     torch.manual_seed(0)
-    options = {"use_state": True, "val_fraction": 0.0, "head_dropout": 0.0, "image_augmentation": False}
+    options = {"state_token": True, "val_fraction": 0.0, "head_dropout": 0.0, "image_augmentation": False}
     policy = make_tiny_policy(root, **(options | overrides))
     dataset = LeRobotDataset("local/value", root=root)
     loader = torch.utils.data.DataLoader(

@@ -105,7 +105,7 @@ def test_held_out_episodes_get_no_gradient(annotated_root):
 
 
 def test_freeze_options_remove_backbones_from_the_optimizer(annotated_root):
-    policy = make_tiny_policy(annotated_root, freeze_vision=True, freeze_language=True)
+    policy = make_tiny_policy(annotated_root, freeze_vision_encoder=True, freeze_language=True)
     trained = {id(p) for p in policy.get_optim_params()}
     assert not any(id(p) in trained for p in policy.encoder.vision.parameters())
     assert not any(id(p) in trained for p in policy.encoder.language.parameters())

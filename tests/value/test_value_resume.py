@@ -1,6 +1,6 @@
 """Stock `lerobot-train --policy.type=recap_value`, then `--resume=true` from its checkpoint (subprocesses).
 
-Runs with --policy.use_state=true, so the resumed preprocessor's state normalizer is exercised too.
+Runs with --policy.state_token=true, so the resumed preprocessor's state normalizer is exercised too.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def test_resume_continues_from_the_saved_step(annotated_root, tmp_path):
         venv_script("lerobot-train"),
         "--policy.type=recap_value",
         "--policy.size=tiny",
-        "--policy.use_state=true",
+        "--policy.state_token=true",
         "--policy.device=cpu",
         "--dataset.repo_id=local/value",
         f"--dataset.root={annotated_root}",
@@ -64,7 +64,7 @@ def test_resume_continues_from_the_saved_step(annotated_root, tmp_path):
 
     # The resumed checkpoint keeps the first run's held-out split and contract, and its state stats.
     config = json.loads((last / "pretrained_model" / "config.json").read_text())
-    for key in ("val_episodes", "convention_version", "task_norm_length", "task_c_fail", "use_state"):
+    for key in ("val_episodes", "convention_version", "task_norm_length", "task_c_fail", "state_token"):
         assert config[key] == saved_config[key], key
     stats_files = list((last / "pretrained_model").glob("policy_preprocessor_step_*_normalizer_processor.safetensors"))
     assert len(stats_files) == 1

@@ -3,13 +3,13 @@
     lerobot-train --policy.type=recap_value --dataset.root=<annotated dataset> --output_dir=outputs/value
 
 The model (SigLIP vision over every configured camera, Gemma3 over image tokens + the task prompt, a 201-bin
-distributional head on [-1, 0]) is in ``modeling_recap_value.py``. With ``--policy.use_state=true`` the
+distributional head on [-1, 0]) is in ``modeling_recap_value.py``. With ``--policy.state_token=true`` the
 proprioceptive state (``observation.state``, z-scored by the preprocessor with the dataset's stats, which the
 checkpoint's preprocessor keeps) enters as one more token between the image tokens and the prompt, and the head
 reads that token's output next to the pooled sequence.
 
 The tiny size (random backbones, trained from scratch on CPU) uses a from-scratch learning rate (1e-3) and
-Gaussian-spread value targets (``target_sigma_bins=2``); with ``--policy.use_state=true`` it learns the embedded
+Gaussian-spread value targets (``target_sigma_bins=2``); with ``--policy.state_token=true`` it learns the embedded
 task's value in a few hundred steps. The full size keeps the fine-tuning rate (5e-5) and two-hot targets.
 
 The checkpoint's ``config.json`` carries the data contract it was trained under (convention version, per-task L
@@ -48,13 +48,13 @@ class RecapValueConfig(PreTrainedConfig):
     """Hub id or local path of the SigLIP vision checkpoint (only the vision tower is loaded)."""
     language_model: str = "google/gemma-3-270m"
     """Hub id or local path of the Gemma3 checkpoint (its decoder is used, not its LM head)."""
-    tokenizer: str | None = None
+    tokenizer_name: str | None = None
     """Tokenizer id or path (default: the language model's; `local`: the offline byte-level BPE of tiny)."""
-    image_size: int = 224
-    """Side of the square images fed to SigLIP (the tiny size uses 32)."""
+    image_resolution: tuple[int, int] | None = None
+    """Images are resized to this square size for SigLIP (unset = 224x224 for full, 32x32 for tiny)."""
     cameras: list[str] | None = None
     """Image keys to use (default every camera of the dataset, in sorted order)."""
-    use_state: bool = False
+    state_token: bool = False
     """Also read the proprioceptive state (observation.state, normalized by the preprocessor) as one token."""
     prompt_template: str = "Task: {task}\nValue:"
     """Text after the image tokens; `{task}` is the frame's task string."""
@@ -74,7 +74,7 @@ class RecapValueConfig(PreTrainedConfig):
     """Width of the MLP head (32 for tiny)."""
     head_dropout: float = 0.1
     """Dropout in the head."""
-    freeze_vision: bool = False
+    freeze_vision_encoder: bool = False
     """Keep the SigLIP tower fixed (its weights still go into the checkpoint)."""
     freeze_language: bool = False
     """Keep the Gemma3 decoder fixed."""
@@ -113,7 +113,7 @@ class RecapValueConfig(PreTrainedConfig):
     """Learning rate at the end of the decay."""
 
     normalization_mapping: dict[str, NormalizationMode] = field(default_factory=lambda: dict(VALUE_NORMALIZATION))
-    """Images stay in [0, 1] (SigLIP's normalization is in the model); the state (use_state) is z-scored."""
+    """Images stay in [0, 1] (SigLIP's normalization is in the model); the state (state_token) is z-scored."""
     push_to_hub: bool = False
     """Upload the checkpoint to the Hub after training (needs --policy.repo_id)."""
 
@@ -124,11 +124,14 @@ class RecapValueConfig(PreTrainedConfig):
         if self.size == "tiny":
             self.vision_model = "tiny"
             self.language_model = "tiny"
-            self.tokenizer = "local"
-            if self.image_size == 224:
-                self.image_size = 32
+            self.tokenizer_name = "local"
             if self.head_hidden_dim == 512:
                 self.head_hidden_dim = 32
+        if self.image_resolution is None:
+            self.image_resolution = (32, 32) if self.size == "tiny" else (224, 224)
+        self.image_resolution = tuple(self.image_resolution)
+        if len(self.image_resolution) != 2 or self.image_resolution[0] != self.image_resolution[1]:
+            raise ValueError(f"--policy.image_resolution={self.image_resolution} must be square (SigLIP input)")
         # The tiny model is randomly initialized and learns from scratch: at the fine-tuning rate of the pretrained
         # backbones its 201-bin head stays near uniform for hundreds of steps (V is a constant), and with one-bin
         # two-hot targets neighbouring atoms share no signal, so ordering 201 atoms from scratch is slow.
@@ -188,10 +191,10 @@ class RecapValueConfig(PreTrainedConfig):
         missing = [key for key in self.cameras or [] if key not in available]
         if missing:
             raise ValueError(f"--policy.cameras {missing} are not image features of the dataset ({available})")
-        if self.use_state and self.state_dim is None:
+        if self.state_token and self.state_dim is None:
             raise ValueError(
-                f"--policy.use_state=true but the dataset has no 1-D {OBS_STATE!r} feature: record the robot state, "
-                "or set --policy.use_state=false"
+                f"--policy.state_token=true but the dataset has no 1-D {OBS_STATE!r} feature: record the robot state, "
+                "or set --policy.state_token=false"
             )
 
     @property

@@ -2,7 +2,7 @@
 
 Architecture (as in the pi*0.6 paper's ~670M value model): every configured camera goes through a SigLIP vision
 tower, its patch tokens are projected into Gemma3's embedding space, the task prompt follows, Gemma3 runs over the
-prefix with bidirectional attention (with ``use_state``, the normalized proprioceptive state enters as one
+prefix with bidirectional attention (with ``state_token``, the normalized proprioceptive state enters as one
 projected token between the images and the prompt, and its output joins the pooled vector), the masked mean of its
 last hidden states feeds an MLP head of ``num_bins`` logits over atoms evenly spaced on [bin_min, bin_max] = [-1, 0].
 The loss is the cross-entropy against the two-hot projection of the target (or, ``target_sigma_bins`` > 0, a
@@ -222,12 +222,12 @@ class RecapValuePolicy(PreTrainedPolicy):
         spec = BackboneSpec(
             vision=config.vision_model,
             language=config.language_model,
-            image_size=config.image_size,
+            image_size=config.image_resolution[0],
             # A checkpoint being loaded brings its own weights: build the backbones from their configs only.
             load_weights=config.pretrained_path is None,
             tiny_vocab_size=len(self.tokenizer),
         )
-        self.encoder = SiglipGemma3Encoder(spec, state_dim=config.state_dim if config.use_state else None)
+        self.encoder = SiglipGemma3Encoder(spec, state_dim=config.state_dim if config.state_token else None)
         width = self.encoder.output_size
         self.head = nn.Sequential(
             nn.LayerNorm(width),
@@ -237,7 +237,7 @@ class RecapValuePolicy(PreTrainedPolicy):
             nn.Linear(config.head_hidden_dim, config.num_bins),
         )
         self.register_buffer("atoms", bin_centers(config.num_bins, config.bin_min, config.bin_max), persistent=True)
-        if config.freeze_vision:
+        if config.freeze_vision_encoder:
             self.encoder.vision.requires_grad_(False)
         if config.freeze_language:
             self.encoder.language.requires_grad_(False)
@@ -269,7 +269,7 @@ class RecapValuePolicy(PreTrainedPolicy):
         )
 
     def _load_tokenizer(self):
-        name = self.config.tokenizer or self.config.language_model
+        name = self.config.tokenizer_name or self.config.language_model
         if name == "local":
             from lerobot_recap.models.local_tokenizer import build_local_tokenizer
 
@@ -286,7 +286,7 @@ class RecapValuePolicy(PreTrainedPolicy):
         return {
             "target_modules": r"encoder\.language\.layers\.\d+\.self_attn\.(q|k|v|o)_proj",
             "modules_to_save": ["encoder.image_projection", "head"]
-            + (["encoder.state_projection"] if self.config.use_state else []),
+            + (["encoder.state_projection"] if self.config.state_token else []),
         }
 
     def _validate_peft_config(self, peft_config: Any) -> None:
@@ -310,7 +310,7 @@ class RecapValuePolicy(PreTrainedPolicy):
         missing = [key for key in keys if key not in batch]
         if missing:
             raise KeyError(f"the batch lacks the camera(s) {missing} this value model was trained on (has {sorted(batch)})")
-        size = self.config.image_size
+        size = self.config.image_resolution[0]
         images = []
         for key in keys:
             image = batch[key].float()
@@ -354,10 +354,10 @@ class RecapValuePolicy(PreTrainedPolicy):
         return torch.tensor(ids, device=device), torch.tensor(masks, device=device)
 
     def _state(self, batch: dict[str, Any], batch_size: int) -> Tensor | None:
-        if not self.config.use_state:
+        if not self.config.state_token:
             return None
         if OBS_STATE not in batch:
-            raise KeyError(f"the batch lacks {OBS_STATE!r}, which this value model reads (use_state=true)")
+            raise KeyError(f"the batch lacks {OBS_STATE!r}, which this value model reads (state_token=true)")
         state = batch[OBS_STATE].float()
         if state.ndim == 1:
             state = state.unsqueeze(0)

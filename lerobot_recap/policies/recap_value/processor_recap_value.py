@@ -1,4 +1,4 @@
-"""Processors of ``recap_value``: rename, batch, move to the device and, with ``use_state``, z-score the state.
+"""Processors of ``recap_value``: rename, batch, move to the device and, with ``state_token``, z-score the state.
 
 Images stay in [0, 1] (the model applies SigLIP's normalization and resizes), the task string travels as
 complementary data and is tokenized by the model (with a per-task cache), and the frame ``index`` and
@@ -7,7 +7,7 @@ complementary data and is tokenized by the model (with a per-task cache), and th
 The pre- and post-processor always hold a ``NormalizerProcessorStep`` / ``UnnormalizerProcessorStep``, even when
 they normalize nothing: stock ``lerobot-train --resume`` reloads the saved processors with overrides keyed
 ``normalizer_processor`` and ``unnormalizer_processor`` and refuses a pipeline without those steps. With
-``use_state`` the normalizer z-scores ``observation.state`` with the training dataset's stats; they are saved
+``state_token`` the normalizer z-scores ``observation.state`` with the training dataset's stats; they are saved
 with the checkpoint's preprocessor, and a preprocessor rebuilt from a checkpoint's config (``lerobot-recap-label``)
 reads them back from there.
 """
@@ -39,13 +39,13 @@ def make_recap_value_pre_post_processors(
 ) -> tuple[PolicyProcessorPipeline[dict[str, Any], dict[str, Any]], PolicyProcessorPipeline[PolicyAction, PolicyAction]]:
     """The value model's pre- and post-processors.
 
-    ``dataset_stats`` matter only with ``use_state`` (the state's mean/std). Without them, the stats come from the
+    ``dataset_stats`` matter only with ``state_token`` (the state's mean/std). Without them, the stats come from the
     preprocessor saved in ``config.pretrained_path``; a state model with neither is refused rather than fed raw
     joint values.
     """
     state_features: dict = {}
     state_stats: dict[str, dict[str, Any]] | None = None
-    if config.use_state:
+    if config.state_token:
         if config.state_dim is None:
             config.validate_features()  # raises, naming the missing observation.state
         state_features = {OBS_STATE: config.input_features[OBS_STATE]}
@@ -80,7 +80,7 @@ def saved_state_stats(checkpoint: str | Path | None) -> dict[str, dict[str, Any]
     """The ``observation.state`` stats kept by the preprocessor saved in a value checkpoint."""
     if checkpoint is None:
         raise ValueError(
-            "recap_value with use_state needs the observation.state stats: pass the dataset's stats "
+            "recap_value with state_token needs the observation.state stats: pass the dataset's stats "
             "(dataset_stats=...) or load the model from a checkpoint, whose preprocessor keeps them"
         )
     try:
@@ -99,5 +99,5 @@ def saved_state_stats(checkpoint: str | Path | None) -> dict[str, dict[str, Any]
             return {OBS_STATE: {k: torch.as_tensor(v) for k, v in step.stats[OBS_STATE].items()}}
     raise ValueError(
         f"the preprocessor saved in {checkpoint} holds no {OBS_STATE} stats, but the model reads the state: the "
-        "checkpoint is incomplete; retrain it with --policy.use_state=true"
+        "checkpoint is incomplete; retrain it with --policy.state_token=true"
     )
