@@ -322,20 +322,21 @@ class PI06RecapPolicy(PI05Policy):
 
     @classmethod
     def _load_as_safetensor(cls, model: PI06RecapPolicy, model_file: str, map_location: str, strict: bool):
-        """Name what differs before loading: an opaque safetensors RuntimeError helps nobody."""
-        from safetensors import safe_open
+        """Load the weights (0.1 checkpoints' names upgraded), naming what differs instead of a bare RuntimeError."""
+        from safetensors.torch import load_file
 
-        with safe_open(model_file, framework="pt") as handle:
-            keys = set(handle.keys())
+        from lerobot_recap.policies.legacy_checkpoints import upgrade_pi06_weights
+
+        state_dict = upgrade_pi06_weights(load_file(model_file))
         own = set(model.state_dict())
-        missing, unexpected = sorted(own - keys), sorted(keys - own)
+        missing, unexpected = sorted(own - set(state_dict)), sorted(set(state_dict) - own)
         if strict and (missing or unexpected):
             raise ValueError(
-                f"{model_file} does not match this pi06_recap model: missing {_listing(missing, 5)}; "
-                f"unexpected {_listing(unexpected, 5)}. A checkpoint of lerobot-recap 0.1 converts with "
-                "`lerobot-recap-convert-checkpoint --path=<checkpoint> --output=<new folder>`"
+                f"{model_file} does not match this pi06_recap model (its config.json sizes): missing "
+                f"{_listing(missing, 5)}; unexpected {_listing(unexpected, 5)}"
             )
-        return super()._load_as_safetensor(model, model_file, map_location, strict)
+        model.load_state_dict(state_dict, strict=strict)
+        return model
 
     def _save_pretrained(self, save_directory: Path, state_dict: dict[str, Tensor] | None = None) -> None:
         super()._save_pretrained(save_directory, state_dict=state_dict)
