@@ -35,14 +35,9 @@ from pathlib import Path
 from lerobot.configs import parser
 from lerobot.utils.utils import init_logging
 
-POLICY_VARIANTS = ("bc", "recorded", "recap")
-"""The three fine-tuned policies the evaluation compares (see the module docstring)."""
-VARIANT_TITLES = {
-    "sft": "stage 2: SFT on the demonstrations (where the three start)",
-    "bc": "(a) plain BC on mixed data, no indicator",
-    "recorded": "(b) stage 3: recorded indicator",
-    "recap": "(c) stage 6: full RECAP, conditioned positive",
-}
+from lerobot_recap.scripts import pipeline_report as report
+from lerobot_recap.scripts.cli import run_cli
+from lerobot_recap.scripts.pipeline_plan import FINE_TUNES, POLICY_VARIANTS, SFT, finetune_name, finetune_seed_of, log_freq
 
 
 @dataclass
@@ -208,7 +203,7 @@ class Pipeline:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(json.dumps({"seconds": seconds, "metric": result.metric, "command": command}))
         self.results.append(result)
-        print(stage_table(self.results), flush=True)
+        print(report.stage_table(self.results), flush=True)
         return result
 
     def rerun_reason(self, name: str, earlier: dict | None, command: list[str]) -> str | None:
@@ -259,26 +254,6 @@ class Pipeline:
         return command
 
 
-def log_freq(steps: int) -> int:
-    """Training log interval: about ten points per run, at most every 50 steps."""
-    return max(1, min(50, steps // 10))
-
-
-def log_freq_for(cfg: PipelineConfig, stage: str) -> int:
-    steps = {"sft": cfg.sft_steps, "value": cfg.value_steps}.get(stage, cfg.finetune_steps)
-    return log_freq(steps)
-
-
-def finetune_name(cfg: PipelineConfig, variant: str, seed: int) -> str:
-    """Stage and folder name of a fine-tune: the variant for the first training seed, `<variant>_seed<s>` after."""
-    return variant if seed == cfg.finetune_seeds[0] else f"{variant}_seed{seed}"
-
-
-def finetune_seed_of(cfg: PipelineConfig, eval_index: int) -> int:
-    """The training seed of the fine-tunes that eval seed number `eval_index` evaluates: the only one, or its pair."""
-    return cfg.finetune_seeds[eval_index if len(cfg.finetune_seeds) > 1 else 0]
-
-
 def checkpoint_of(train_dir: Path) -> Path:
     return train_dir / "checkpoints" / "last" / "pretrained_model"
 
@@ -291,18 +266,9 @@ def _stage_env(cfg: PipelineConfig) -> dict[str, str]:
     return env
 
 
-def stage_table(results: list[StageResult]) -> str:
-    lines = ["| stage | wall time | key metric | command |", "|---|---|---|---|"]
-    for r in results:
-        time_text = f"{r.seconds:.0f} s" + (" (earlier run)" if r.skipped else "")
-        lines.append(f"| {r.name} | {time_text} | {r.metric} | `{shlex.join(r.command)}` |")
-    return "\n".join(lines)
-
-
 @parser.wrap()
 def pipeline(cfg: PipelineConfig) -> dict:
     from lerobot_recap.data.metadata import load_recap_metadata
-    from lerobot_recap.scripts import pipeline_report as report
 
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
     p = Pipeline(cfg)
@@ -325,16 +291,17 @@ def pipeline(cfg: PipelineConfig) -> dict:
     demos = report.demo_episodes(p.annotated)
     sft_data = [f"--dataset.episodes={json.dumps(demos, separators=(',', ':'))}"] if demos else []
     p.run(
-        "sft",
-        p.train_command(out / "sft", p.annotated, cfg.sft_steps, cfg.policy_batch_size, p.policy_flags(None, [])) + sft_data,
-        lambda: report.train_metric(out / "logs" / "sft.log", log_freq_for(cfg, "sft")),
-        writes=out / "sft",
+        SFT.name,
+        p.train_command(out / SFT.name, p.annotated, cfg.sft_steps, cfg.policy_batch_size, p.policy_flags(None, []))
+        + sft_data,
+        lambda: report.train_metric(out / "logs" / "sft.log", log_freq(cfg.sft_steps)),
+        writes=out / SFT.name,
     )
     p.run(
         "value",
         p.train_command(out / "value", p.annotated, cfg.value_steps, cfg.batch_size,
                         ["--policy.type=recap_value", f"--policy.size={cfg.value_size}", *cfg.value_args]),
-        lambda: report.train_metric(out / "logs" / "value.log", log_freq_for(cfg, "value")),
+        lambda: report.train_metric(out / "logs" / "value.log", log_freq(cfg.value_steps)),
         writes=out / "value",
     )
     p.run(
@@ -345,32 +312,28 @@ def pipeline(cfg: PipelineConfig) -> dict:
          "--overwrite=true"],
         lambda: report.label_metric(p.labeled),
     )
-    sft = checkpoint_of(out / "sft")
-    finetunes = {
-        "bc": (p.annotated, ["--policy.indicator_dropout=1.0"]),
-        "recorded": (p.annotated, []),
-        "recap": (p.labeled, []),
-    }
-    for variant, (dataset, extra) in finetunes.items():
+    sft = checkpoint_of(out / SFT.name)
+    datasets = {"annotated": p.annotated, "labeled": p.labeled}
+    for variant in FINE_TUNES:
         for seed in cfg.finetune_seeds:
-            name = finetune_name(cfg, variant, seed)
+            name = finetune_name(cfg, variant.name, seed)
             p.run(
                 name,
-                p.train_command(out / name, dataset, cfg.finetune_steps, cfg.finetune_batch_size,
-                                p.policy_flags(sft, extra)) + [f"--seed={seed}"],
-                lambda name=name: report.train_metric(out / "logs" / f"{name}.log", log_freq_for(cfg, name)),
+                p.train_command(out / name, datasets[variant.dataset], cfg.finetune_steps, cfg.finetune_batch_size,
+                                p.policy_flags(sft, list(variant.flags))) + [f"--seed={seed}"],
+                lambda name=name: report.train_metric(out / "logs" / f"{name}.log", log_freq(cfg.finetune_steps)),
                 writes=out / name,
             )
     evaluations: dict[str, list[bool]] = {}
     progress: dict[str, list[float]] = {}
     per_seed: dict[str, dict[int, float]] = {}
     if cfg.eval_env:
-        for variant in (("sft",) if cfg.eval_sft else ()) + POLICY_VARIANTS:
+        for variant in (v.name for v in POLICY_VARIANTS if v.fine_tune or cfg.eval_sft):
             successes: list[bool] = []
             progress[variant] = []
             for i, seed in enumerate(cfg.eval_seeds):
                 eval_dir = out / "eval" / f"{variant}_seed{seed}"
-                trained = variant if variant == "sft" else finetune_name(cfg, variant, finetune_seed_of(cfg, i))
+                trained = variant if variant == SFT.name else finetune_name(cfg, variant, finetune_seed_of(cfg, i))
                 p.run(
                     f"eval_{variant}_seed{seed}",
                     p.eval_command(checkpoint_of(out / trained), eval_dir, seed),
@@ -383,7 +346,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
                 progress[variant] += report.read_progress(eval_dir)
             evaluations[variant] = successes
     else:
-        logging.info("no --eval_env: evaluate on the robot with lerobot-record --policy.path=<checkpoint>")
+        logging.info("no --eval_env: evaluate on the robot with lerobot-rollout --strategy.type=episodic (examples/eval_robot.sh)")
     summary = report.write_report(cfg, p.results, evaluations, progress, p.annotated, p.labeled, per_seed)
     print(report.evaluation_table(summary["evaluation"]), flush=True)
     logging.info("report written to %s", out / "report.md")
@@ -392,7 +355,7 @@ def pipeline(cfg: PipelineConfig) -> dict:
 
 def main() -> None:
     init_logging()
-    pipeline()
+    run_cli(pipeline, "lerobot-recap-pipeline")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from lerobot_recap.scripts.pipeline_plan import VARIANTS_BY_NAME, TrainingRun, training_runs
+
 _TRAIN_LINE = re.compile(r"step:(?P<step>[\d.]+[KMB]?) .*?loss:(?P<loss>[-\d.e]+)")
 _SUFFIX = {"": 1, "K": 1_000, "M": 1_000_000, "B": 1_000_000_000}
+
+
+def stage_table(results) -> str:
+    """The live stage table: stage, wall time, key metric and the command that reruns it."""
+    lines = ["| stage | wall time | key metric | command |", "|---|---|---|---|"]
+    for r in results:
+        time_text = f"{r.seconds:.0f} s" + (" (earlier run)" if r.skipped else "")
+        lines.append(f"| {r.name} | {time_text} | {r.metric} | `{shlex.join(r.command)}` |")
+    return "\n".join(lines)
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -156,22 +167,20 @@ def _pyplot():
     return plt
 
 
-def plot_training_curves(
-    logs: dict[str, Path], path: Path, finetune_offset: int = 0, log_freqs: dict[str, int] | None = None
-) -> Path | None:
-    """Loss curves; the fine-tunes are drawn from ``finetune_offset`` on, where the stage-2 run they start from ends."""
-    log_freqs = log_freqs or {}
-    curves = {name: training_curve(log, log_freqs.get(name)) for name, log in logs.items() if log.exists()}
-    curves = {name: c for name, c in curves.items() if c}
+def plot_training_curves(runs: list[TrainingRun], logs: Path, path: Path) -> Path | None:
+    """Loss curves of every training run; the fine-tunes are drawn from where the stage-2 run they start from ends."""
+    curves = {run: training_curve(logs / f"{run.name}.log", run.log_freq) for run in runs}
+    curves = {run: curve for run, curve in curves.items() if curve}
     if not curves:
         return None
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for name, curve in curves.items():
-        axis = axes[1] if name == "value" else axes[0]
-        offset = finetune_offset if name in ("bc", "recorded", "recap") else 0
+    for run, curve in curves.items():
+        axis = axes[1] if run.model == "recap_value" else axes[0]
         steps, losses = zip(*curve, strict=True)
-        axis.plot([s + offset for s in steps], losses, label=name)
+        variant = VARIANTS_BY_NAME.get(run.name.split("_seed")[0])
+        axis.plot([s + run.start_step for s in steps], losses, label=run.name, color=variant.colour if variant else None,
+                  alpha=1.0 if "_seed" not in run.name else 0.5)
     axes[0].set_title("pi06_recap flow-matching loss")
     axes[1].set_title("recap_value cross-entropy")
     for axis in axes:
@@ -188,9 +197,7 @@ def plot_success_rates(evaluation: dict[str, dict[str, Any]], path: Path) -> Pat
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     names = list(evaluation)
-    # The reference row grey, the baseline blue, the indicator-conditioned variants green, RECAP itself orange.
-    palette = {"sft": "#999999", "bc": "#6a9fd4", "recorded": "#2e7d32", "recap": "#e07b00"}
-    colors = [palette.get(n, "#555555") for n in names]
+    colors = [VARIANTS_BY_NAME[n].colour if n in VARIANTS_BY_NAME else "#555555" for n in names]
     panels = (
         ("success rate (95% Wilson CI)", [evaluation[n]["rate"] for n in names], [evaluation[n]["ci95"] for n in names]),
         (
@@ -232,12 +239,11 @@ def write_report(
     ``evaluations`` pools every seed's episodes per policy; ``per_seed`` holds each seed's success rate.
     """
     from lerobot_recap.data.metadata import load_recap_metadata
-    from lerobot_recap.scripts.lerobot_recap_pipeline import VARIANT_TITLES
 
     out = Path(cfg.output_dir)
     evaluation = {
         variant: {
-            "title": VARIANT_TITLES.get(variant, variant),
+            "title": VARIANTS_BY_NAME[variant].title if variant in VARIANTS_BY_NAME else variant,
             **success_summary(flags),
             "progress": mean_summary(progress.get(variant, [])),
             "per_seed": (per_seed or {}).get(variant, {}),
@@ -245,11 +251,9 @@ def write_report(
         for variant, flags in evaluations.items()
     }
     labels = load_recap_metadata(labeled).labels or {}
-    logs = {name: out / "logs" / f"{name}.log" for name in ("sft", "bc", "recorded", "recap", "value")}
-    from lerobot_recap.scripts.lerobot_recap_pipeline import log_freq_for
-
-    log_freqs = {name: log_freq_for(cfg, name) for name in logs}
-    plots = {"training_curves": plot_training_curves(logs, out / "training_curves.png", cfg.sft_steps, log_freqs)}
+    runs = training_runs(cfg)
+    logs = out / "logs"
+    plots = {"training_curves": plot_training_curves(runs, logs, out / "training_curves.png")}
     if evaluation:
         plots["success_rates"] = plot_success_rates(evaluation, out / "success_rates.png")
     label_plots = sorted(str(p) for p in (labeled.parent / f"{labeled.name}_plots").glob("*.png"))
@@ -259,7 +263,11 @@ def write_report(
         "data_mix": data_mix(annotated),
         "value_metrics": labels.get("value_metrics", {}),
         "labels": {k: labels.get(k) for k in ("positive_rates", "thresholds", "n_steps", "positive_fraction")},
-        "training_curves": {name: training_curve(log, log_freqs[name]) for name, log in logs.items() if log.exists()},
+        "training_curves": {
+            run.name: training_curve(logs / f"{run.name}.log", run.log_freq)
+            for run in runs
+            if (logs / f"{run.name}.log").exists()
+        },
         "evaluation": evaluation,
         "plots": {k: str(v) for k, v in plots.items() if v} | {"labels": label_plots},
     }
@@ -269,8 +277,6 @@ def write_report(
 
 
 def _markdown(cfg, results, summary: dict[str, Any]) -> str:
-    from lerobot_recap.scripts.lerobot_recap_pipeline import stage_table
-
     mix = summary["data_mix"]
     lines = [
         "# lerobot-recap pipeline report",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lerobot_recap.scripts.lerobot_recap_pipeline import PipelineConfig, finetune_name, finetune_seed_of
+from lerobot_recap.scripts.lerobot_recap_pipeline import PipelineConfig
+from lerobot_recap.scripts.pipeline_plan import finetune_name, finetune_seed_of
 from lerobot_recap.scripts.pipeline_report import evaluation_table, success_summary
 
 
@@ -46,3 +47,39 @@ def test_success_plot_draws_each_seed_rate(tmp_path):
     }
     path = plot_success_rates(evaluation, tmp_path / "rates.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_training_run_gets_its_curve_seed_replicates_included(tmp_path):
+    """The report draws what the plan trains: stage 2, each fine-tune for each training seed, the value model."""
+    from lerobot_recap.scripts.pipeline_plan import training_runs
+    from lerobot_recap.scripts.pipeline_report import plot_training_curves, training_curve
+
+    cfg = PipelineConfig(output_dir=tmp_path, full=True, sft_steps=100, finetune_steps=40, value_steps=20)
+    runs = training_runs(cfg)
+    names = [run.name for run in runs]
+    assert names[0] == "sft" and names[-1] == "value"
+    assert {"bc", "bc_seed2000", "bc_seed3000", "recap_seed3000", "recorded_seed2000"} <= set(names)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for run in runs:
+        lines = [f"step:{(i + 1) * run.log_freq} smpl:1 loss:{1.0 / (i + 1):.3f}" for i in range(run.steps // run.log_freq)]
+        (logs / f"{run.name}.log").write_text("\n".join(lines) + "\n")
+    replicate = next(run for run in runs if run.name == "recap_seed3000")
+    assert replicate.start_step == 100 and training_curve(logs / "recap_seed3000.log", replicate.log_freq)[-1][0] == 40
+    path = plot_training_curves(runs, logs, tmp_path / "curves.png")
+    assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_pipeline_and_its_report_share_one_plan_not_each_other():
+    """No import circle: the report reads the plan, never the pipeline script."""
+    import ast
+    import inspect
+
+    from lerobot_recap.scripts import pipeline_report
+
+    imported = {
+        node.module for node in ast.walk(ast.parse(inspect.getsource(pipeline_report)))
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert "lerobot_recap.scripts.lerobot_recap_pipeline" not in imported
+    assert "lerobot_recap.scripts.pipeline_plan" in imported
