@@ -16,6 +16,7 @@ lerobot-record \
   --teleop.use_pedal=false \
   --teleop.keyboard=tty \
   --dataset.repo_id=local/yam_dagger_dryrun \
+  --dataset.no_stamp=true \
   --dataset.root="$ROOT" \
   --dataset.single_task="hand the cube over" \
   --dataset.num_episodes=2 \

@@ -18,6 +18,7 @@ lerobot-record \
   --teleop.leader.id=my_leader \
   --teleop.pedal.usb_id=3553:b001 \
   --dataset.repo_id=local/so101_dagger_round1 \
+  --dataset.no_stamp=true \
   --dataset.root="$ROOT" \
   --dataset.single_task="put the cube in the bowl" \
   --dataset.num_episodes=20 \

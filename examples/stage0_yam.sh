@@ -2,6 +2,8 @@
 # Stage 0 on two YAM arms: the policy drives, the right pedal (hold) hands the followers to the leader arms,
 # the left pedal pauses/resumes the policy; keys in this terminal end episodes (works over `ssh -t`):
 #   [s] success  [f] failure  [d] discard  [space] start next episode  [q] quit  [p]/[c] pedal fallbacks
+#   LeRobot's own keys work too: [n]/right arrow ends an episode with no outcome (--teleop.timeout_outcome),
+#   [r]/left arrow discards, Esc quits.
 # Outcomes land in <root>/meta/recap.json; then: lerobot-recap-annotate --root=<root>
 set -euo pipefail
 CKPT=${CKPT:?set CKPT to a policy checkpoint, e.g. outputs/train/pi06/checkpoints/last/pretrained_model}
@@ -20,6 +22,7 @@ lerobot-record \
   --teleop.leader.backend=can \
   --teleop.pedal.device_path="$PEDAL" \
   --dataset.repo_id=local/yam_dagger_round1 \
+  --dataset.no_stamp=true \
   --dataset.root="$ROOT" \
   --dataset.single_task="hand the cube over" \
   --dataset.fps=30 \

@@ -14,6 +14,7 @@ from lerobot.teleoperators.utils import TeleopEvents  # noqa: E402
 
 from lerobot_recap.teleoperators.foot_pedal import FootPedal, FootPedalConfig  # noqa: E402
 from lerobot_recap.teleoperators.foot_pedal.pedal_reader import PedalNotFoundError  # noqa: E402
+from lerobot_recap.utils.config_errors import ConfigError  # noqa: E402
 
 
 class FakePedalDevice:
@@ -193,9 +194,9 @@ def test_replay_file_goes_through_the_same_reader(tmp_path):
 
 
 def test_config_rejects_bad_values(tmp_path):
-    with pytest.raises(ValueError, match="mode"):
+    with pytest.raises(ConfigError, match="mode"):
         FootPedalConfig(mode="latch")
-    with pytest.raises(ValueError, match="own key"):
+    with pytest.raises(ConfigError, match="own key"):
         FootPedalConfig(intervention_key="KEY_A", pause_key="KEY_A")
     pedal = FootPedal(FootPedalConfig(intervention_key="KEY_NOPE", calibration_dir=tmp_path), device_factory=FakePedalDevice)
     with pytest.raises(ValueError, match="unknown evdev key name"):
@@ -210,5 +211,5 @@ def test_missing_device_path_is_a_clear_error(tmp_path):
 
 def test_usb_id_is_parsed_as_lsusb_prints_it():
     assert FootPedalConfig(usb_id="1a86:e026").vendor_product() == (0x1A86, 0xE026)
-    with pytest.raises(ValueError, match="vendor:product in hex"):
+    with pytest.raises(ConfigError, match="vendor:product in hex"):
         FootPedalConfig(usb_id="3553")

@@ -7,7 +7,13 @@ import time
 
 import pytest
 
-from lerobot_recap.teleoperators.recap_dagger.keyboard import KEYBOARD_LOST, ReplayKeys, TerminalKeys, open_key_source
+from lerobot_recap.teleoperators.recap_dagger.keyboard import (
+    KEYBOARD_LOST,
+    ReplayKeys,
+    TerminalKeys,
+    decode_keys,
+    open_key_source,
+)
 
 
 def wait_for(source, n: int, timeout: float = 5.0) -> list[str]:
@@ -32,6 +38,28 @@ def test_terminal_keys_arrive_without_enter_and_loss_is_reported():
         assert wait_for(keys, 1) == [KEYBOARD_LOST]
     finally:
         keys.close()
+        os.close(slave)
+
+
+def test_arrow_keys_and_esc_have_names_like_lerobots():
+    assert decode_keys("s\x1b[Cf\x1bOD") == ["s", "right", "f", "left"]  # CSI and SS3 (application mode) arrows
+    assert decode_keys("\x1b") == ["esc"]  # a lone ESC is the Esc key
+    assert decode_keys("\x1b[2~p\x1bxq\n") == ["p", "q"]  # Insert, Alt+x and Enter are no keys here
+
+
+def test_an_arrow_split_across_reads_is_still_an_arrow():
+    master, slave = os.openpty()
+    keys = TerminalKeys(fd=slave)
+    try:
+        os.write(master, b"\x1b")
+        time.sleep(0.005)  # within the wait for the rest of a sequence
+        os.write(master, b"[D")
+        assert wait_for(keys, 1) == ["left"]
+        time.sleep(0.1)
+        assert keys.poll() == []
+    finally:
+        keys.close()
+        os.close(master)
         os.close(slave)
 
 

@@ -14,10 +14,12 @@ from test_foot_pedal import FakePedalDevice  # noqa: E402
 
 from lerobot_recap.data.metadata import load_recap_metadata  # noqa: E402
 from lerobot_recap.teleoperators.foot_pedal import FootPedalSettings  # noqa: E402
-from lerobot_recap.teleoperators.recap_dagger import RecapDagger, RecapDaggerConfig, RecapObserved, RecapObservedConfig  # noqa: E402
+from lerobot_recap.robots.recap_observed import RecapObserved, RecapObservedConfig  # noqa: E402
+from lerobot_recap.teleoperators.recap_dagger import RecapDagger, RecapDaggerConfig  # noqa: E402
 from lerobot_recap.teleoperators.recap_dagger.hub import RecapHub  # noqa: E402
 from lerobot_recap.teleoperators.recap_dagger.phase import Phase  # noqa: E402
 from lerobot_recap.teleoperators.recap_dagger.record_link import RecordLoopContext  # noqa: E402
+from lerobot_recap.utils.config_errors import ConfigError  # noqa: E402
 
 JOINTS = sim_devices.JOINTS
 
@@ -272,6 +274,45 @@ def test_quit_saves_the_episode_as_failure_and_stops(rig):
     assert load_recap_metadata(ctx.dataset.root).episodes[0].outcome.value == "failure"
 
 
+@pytest.mark.parametrize("key", ["n", "right"])
+def test_lerobots_next_key_ends_the_episode_with_the_timeout_outcome(rig, key, caplog):
+    robot, teleop, pedal, ctx = rig
+    tick(robot, teleop)
+    teleop.keys.pending.append(key)
+    with caplog.at_level(logging.WARNING):
+        tick(robot, teleop)
+    assert ctx.events["exit_early"] and not ctx.events["rerecord_episode"]
+    assert load_recap_metadata(ctx.dataset.root).episodes[0].outcome.value == "failure"
+    assert "no outcome key" in caplog.text
+    ctx.events["exit_early"] = False
+    ctx.loop_id, ctx.dataset = 4.0, None  # the reset phase: the same key starts the next episode
+    tick(robot, teleop)
+    teleop.keys.pending.append(key)
+    tick(robot, teleop)
+    assert ctx.events["exit_early"]
+
+
+@pytest.mark.parametrize(("key", "flag"), [("r", "rerecord_episode"), ("left", "rerecord_episode"), ("esc", "stop_recording")])
+def test_lerobots_rerecord_and_stop_keys(rig, key, flag):
+    robot, teleop, pedal, ctx = rig
+    tick(robot, teleop)
+    teleop.keys.pending.append(key)
+    tick(robot, teleop)
+    assert ctx.events[flag] and ctx.events["exit_early"]
+    episodes = load_recap_metadata(ctx.dataset.root).episodes
+    assert episodes == {} if flag == "rerecord_episode" else episodes[0].outcome.value == "failure"
+
+
+def test_an_episode_rerecorded_by_lerobots_own_key_gets_no_outcome(rig):
+    robot, teleop, pedal, ctx = rig
+    root = ctx.dataset.root
+    tick(robot, teleop)
+    ctx.discard_episode()  # what LeRobot's listener does on the left arrow (keyboard read by LeRobot, not here)
+    ctx.loop_id, ctx.dataset = 6.0, None  # the reset phase that follows a re-record
+    tick(robot, teleop)
+    assert load_recap_metadata(root).episodes == {}
+
+
 def test_connect_without_a_wrapped_robot_is_a_clear_error(tmp_path):
     teleop = RecapDagger(
         RecapDaggerConfig(
@@ -286,9 +327,9 @@ def test_connect_without_a_wrapped_robot_is_a_clear_error(tmp_path):
 
 
 def test_config_needs_a_policy_or_a_leader():
-    with pytest.raises(ValueError, match="policy"):
+    with pytest.raises(ConfigError, match="policy"):
         RecapDaggerConfig(use_pedal=False)
-    with pytest.raises(ValueError, match="timeout_outcome"):
+    with pytest.raises(ConfigError, match="timeout_outcome"):
         RecapDaggerConfig(policy_path="x", timeout_outcome="maybe")
 
 

@@ -1,8 +1,8 @@
-"""record_link: finding stock record_loop on the call stack, and failing loudly when its locals are not 0.4.4's.
+"""record_link: finding stock record_loop on the call stack, and failing loudly when its locals are not 0.6.1's.
 
-A function named ``record_loop`` is compiled with the module name ``lerobot.scripts.lerobot_record`` (nothing in
-LeRobot is touched) and calls the teleop-side lookup the way stock record_loop calls ``teleop.get_action()``.
-The real stock loop is exercised end to end by test_stage0_record.py.
+Functions named ``record_loop`` (and ``record``, its caller) are compiled with the module name
+``lerobot.scripts.lerobot_record`` (nothing in LeRobot is touched) and call the teleop-side lookup the way stock
+record_loop calls ``teleop.get_action()``. The real stock loop is exercised end to end by test_stage0_record.py.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ def teleop_get_action():
     return find_record_loop(2)
 
 
-def fake_record_module(body: str):
-    """A ``record_loop`` defined in a module that calls itself lerobot.scripts.lerobot_record."""
+def fake_record_module(body: str, entry: str = "record_loop"):
+    """``record_loop`` (or ``entry``) defined in a module that calls itself lerobot.scripts.lerobot_record."""
     namespace = {"__name__": RECORD_MODULE, "teleop_get_action": teleop_get_action, "time": time}
     exec(compile(textwrap.dedent(body), "<fake lerobot_record>", "exec"), namespace)  # noqa: S102
-    return namespace["record_loop"]
+    return namespace[entry]
 
 
 @dataclass
@@ -89,7 +89,54 @@ def test_a_record_loop_with_other_locals_fails_loudly(body, args, complaint):
     with pytest.raises(RecordLoopMismatch) as info:
         loop(None, *args)
     message = str(info.value)
-    assert complaint in message and "LeRobot 0.4.4" in message and "lerobot==0.4.4" in message
+    assert complaint in message and "LeRobot 0.6.1" in message and "lerobot>=0.6.1,<0.7" in message
+
+
+RECORD_WITH_LISTENER = STOCK_LIKE + """
+def record(listener):
+    events = {"exit_early": False, "rerecord_episode": False, "stop_recording": False}
+    return record_loop(None, events, 30)
+"""
+
+
+def test_the_listener_of_the_calling_record_is_read():
+    listener = object()
+    ctx = fake_record_module(RECORD_WITH_LISTENER, "record")(listener)
+    assert ctx.key_listener is listener
+    assert not ctx.take_over_terminal_keys()  # not LeRobot's terminal reader: left alone
+    assert fake_record_module(STOCK_LIKE)(None, ctx.events, 30).key_listener is None  # no record() above the loop
+
+
+def test_a_record_without_its_listener_fails_loudly():
+    body = STOCK_LIKE + """
+def record():
+    events = {"exit_early": False, "rerecord_episode": False, "stop_recording": False}
+    return record_loop(None, events, 30)
+"""
+    with pytest.raises(RecordLoopMismatch, match=r"`record\(\)` .* should have a `listener` local"):
+        fake_record_module(body, "record")()
+
+
+def test_lerobots_terminal_key_reader_is_stopped_on_take_over():
+    import os
+    import termios
+
+    from lerobot.utils.keyboard_input import TerminalKeyListener
+
+    master, slave = os.openpty()
+    before = termios.tcgetattr(slave)
+    listener = TerminalKeyListener(lambda key: None)
+    # What start() does on a terminal, on this pseudo-terminal instead of stdin.
+    listener._fd, listener._old_attrs = slave, before
+    termios.tcsetattr(slave, termios.TCSADRAIN, [*before[:3], before[3] & ~(termios.ECHO | termios.ICANON), *before[4:]])
+    try:
+        ctx = fake_record_module(RECORD_WITH_LISTENER, "record")(listener)
+        assert ctx.take_over_terminal_keys() and ctx.key_listener is None
+        assert termios.tcgetattr(slave) == before  # its stop() put the terminal back as it found it
+        assert not ctx.take_over_terminal_keys()
+    finally:
+        os.close(master)
+        os.close(slave)
 
 
 def test_the_real_record_loop_has_the_locals_read_here():
@@ -105,13 +152,17 @@ def test_the_real_record_loop_has_the_locals_read_here():
     assert "start_episode_t = time.perf_counter()" in source and "teleop.get_action()" in source
     module_source = inspect.getsource(lerobot_record)  # the flags are polled in the loop and in record()
     assert all(f'events["{flag}"]' in module_source for flag in ("exit_early", "rerecord_episode", "stop_recording"))
+    # record() holds the keyboard listener in `listener` and calls record_loop within CALLER_DEPTH frames.
+    record_source = inspect.getsource(lerobot_record.record)
+    assert "listener, events = init_keyboard_listener()" in record_source and "record_loop(" in record_source
 
 
 def test_recap_dagger_reports_a_missing_loop_as_an_error_once(caplog, tmp_path):
     pytest.importorskip("evdev")
     import sim_devices
 
-    from lerobot_recap.teleoperators.recap_dagger import RecapDagger, RecapDaggerConfig, RecapObserved, RecapObservedConfig
+    from lerobot_recap.robots.recap_observed import RecapObserved, RecapObservedConfig
+    from lerobot_recap.teleoperators.recap_dagger import RecapDagger, RecapDaggerConfig
     from lerobot_recap.teleoperators.recap_dagger.hub import RecapHub
 
     key = f"link-{tmp_path.name}"

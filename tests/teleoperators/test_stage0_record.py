@@ -1,4 +1,4 @@
-"""Stage 0 end to end: stock lerobot-record + recap_dagger + a tiny ACT + scripted pedal/keys -> annotate."""
+"""Stage 0 end to end: stock lerobot-record + recap_dagger + a tiny pi06_recap + scripted pedal/keys -> annotate."""
 
 from __future__ import annotations
 
@@ -89,8 +89,8 @@ def read_frames(root: Path) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.slow
-def test_stock_record_with_recap_dagger_then_annotate(tmp_path, tiny_act_checkpoint):
-    root = run_record(tmp_path, tiny_act_checkpoint)
+def test_stock_record_with_recap_dagger_then_annotate(tmp_path, tiny_pi06_checkpoint):
+    root = run_record(tmp_path, tiny_pi06_checkpoint)
 
     info = json.loads((root / "meta" / "info.json").read_text())
     names = info["features"]["action"]["names"]

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from lerobot.robots.config import RobotConfig
 
-from lerobot_recap.teleoperators.recap_dagger.choices import NestedRobotConfig
+from lerobot_recap.utils.choices import NestedRobotConfig
 
 
 @RobotConfig.register_subclass("recap_observed")

@@ -21,7 +21,7 @@ from typing import Any
 from lerobot.robots.robot import Robot
 from lerobot.robots.utils import make_robot_from_config
 
-from lerobot_recap.teleoperators.recap_dagger.config_recap_observed import RecapObservedConfig
+from lerobot_recap.robots.recap_observed.config_recap_observed import RecapObservedConfig
 from lerobot_recap.teleoperators.recap_dagger.hub import RECAP_DIM_PREFIX, RecapHub, recap_action_dims
 from lerobot_recap.utils.calibration import DelegatedCalibration
 

@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 from lerobot.teleoperators.config import TeleoperatorConfig
 
+from lerobot_recap.utils.config_errors import ConfigError
+
 PEDAL_MODES = ("hold", "toggle")
 
 
@@ -37,15 +39,19 @@ class FootPedalSettings:
     """JSON file of scripted pedal events replayed instead of a device (dry runs and tests), see replay.py."""
 
     def __post_init__(self) -> None:
+        # ConfigError, not ValueError: inside stock lerobot-record draccus would drop a ValueError's message.
         if self.mode not in PEDAL_MODES:
-            raise ValueError(f"foot_pedal mode must be one of {PEDAL_MODES}, got {self.mode!r}")
+            raise ConfigError(f"foot_pedal mode must be one of {PEDAL_MODES}, got {self.mode!r}")
         if self.intervention_key == self.pause_key:
-            raise ValueError(
+            raise ConfigError(
                 f"foot_pedal intervention_key and pause_key are both {self.pause_key!r}: give each pedal its own key"
             )
-        self.vendor_product()  # validate early
+        try:
+            self.vendor_product()  # validate early
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         if self.reconnect_interval_s <= 0:
-            raise ValueError(f"foot_pedal reconnect_interval_s must be > 0, got {self.reconnect_interval_s}")
+            raise ConfigError(f"foot_pedal reconnect_interval_s must be > 0, got {self.reconnect_interval_s}")
 
     def vendor_product(self) -> tuple[int, int]:
         """``usb_id`` as integers."""

@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from lerobot.teleoperators.config import TeleoperatorConfig
 
 from lerobot_recap.teleoperators.foot_pedal.config_foot_pedal import FootPedalSettings
-from lerobot_recap.teleoperators.recap_dagger.choices import NestedTeleoperatorConfig
+from lerobot_recap.utils.choices import NestedTeleoperatorConfig
+from lerobot_recap.utils.config_errors import ConfigError
 
 KEYBOARD_MODES = ("auto", "tty", "none")
 TIMEOUT_OUTCOMES = ("failure", "success", "unknown")
@@ -51,14 +52,14 @@ class RecapDaggerConfig(TeleoperatorConfig):
 
     def __post_init__(self) -> None:
         if self.keyboard not in KEYBOARD_MODES:
-            raise ValueError(f"recap_dagger keyboard must be one of {KEYBOARD_MODES}, got {self.keyboard!r}")
+            raise ConfigError(f"--teleop.keyboard={self.keyboard!r} is not one of {KEYBOARD_MODES}")
         if self.timeout_outcome not in TIMEOUT_OUTCOMES:
-            raise ValueError(f"recap_dagger timeout_outcome must be one of {TIMEOUT_OUTCOMES}, got {self.timeout_outcome!r}")
+            raise ConfigError(f"--teleop.timeout_outcome={self.timeout_outcome!r} is not one of {TIMEOUT_OUTCOMES}")
         if self.resume_ramp_s < 0:
-            raise ValueError(f"recap_dagger resume_ramp_s must be >= 0, got {self.resume_ramp_s}")
+            raise ConfigError(f"--teleop.resume_ramp_s={self.resume_ramp_s} must be >= 0")
         if self.fps <= 0:
-            raise ValueError(f"recap_dagger fps must be > 0, got {self.fps}")
+            raise ConfigError(f"--teleop.fps={self.fps} must be > 0")
         if self.policy_path is None and self.leader is None:
-            raise ValueError(
+            raise ConfigError(
                 "recap_dagger needs a policy (--teleop.policy_path) or a leader (--teleop.leader.type=...), or both"
             )

@@ -1,10 +1,13 @@
 """Episode keys that work headless and over SSH: the terminal in cbreak mode, or a replayed script.
 
-LeRobot's own listener uses pynput, which needs a desktop session. Here a daemon thread reads single characters
-from the controlling terminal (stdin) in cbreak mode (no Enter needed; Ctrl-C still interrupts) and queues them;
-the terminal settings are restored on close and at exit. If stdin is not a terminal the keyboard is unavailable
-and recap_dagger says so once. End of input (the terminal went away) is reported as ``KEYBOARD_LOST`` so the robot
-pauses.
+A daemon thread reads single characters from the controlling terminal (stdin) in cbreak mode (no Enter needed;
+Ctrl-C still interrupts) and queues them; arrow keys and Esc arrive as the names ``right``/``left``/``up``/``down``
+and ``esc``. The terminal settings are restored on close and at exit. If stdin is not a terminal the keyboard is
+unavailable and recap_dagger says so once. End of input (the terminal went away) is reported as ``KEYBOARD_LOST``
+so the robot pauses.
+
+LeRobot 0.6.1's ``lerobot-record`` reads the same terminal for its own keys where ``pynput`` cannot capture
+(headless, SSH, Wayland); recap_dagger then stops that reader and handles its keys here (see :mod:`.record_link`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,40 @@ logger = logging.getLogger(__name__)
 
 KEYBOARD_LOST = "<keyboard lost>"
 """Pseudo key reported once when the key source ends (EOF or a read error)."""
+ESCAPE = "\x1b"
+ARROW_FINAL_BYTES = {"A": "up", "B": "down", "C": "right", "D": "left"}
+"""Final byte of a terminal arrow-key sequence (``ESC [ C`` or, in application cursor mode, ``ESC O C``)."""
+SEQUENCE_WAIT_S = 0.02
+"""How long to wait for the rest of an escape sequence before taking a lone ESC as the Esc key."""
+
+
+def decode_keys(text: str) -> list[str]:
+    """Terminal input -> key names: characters as they are, arrows as ``right``/..., a lone ESC as ``esc``.
+
+    Other escape sequences (Alt+key, function keys) are dropped rather than read as Esc followed by characters.
+    """
+    keys: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char != ESCAPE:
+            if char.isprintable():
+                keys.append(char)
+            i += 1
+            continue
+        rest = text[i + 1 : i + 3]
+        if not rest:
+            keys.append("esc")
+            i += 1
+        elif rest[0] in "[O" and len(rest) == 2 and rest[1] in ARROW_FINAL_BYTES:
+            keys.append(ARROW_FINAL_BYTES[rest[1]])
+            i += 3
+        else:
+            i += 1  # some other sequence: skip it up to its final letter
+            while i < len(text) and not text[i].isalpha() and text[i] != "~":
+                i += 1
+            i += 1
+    return keys
 
 
 class KeySource(Protocol):
@@ -56,6 +93,8 @@ class TerminalKeys:
                 if not ready:
                     continue
                 data = os.read(self._fd, 32)
+                if data:
+                    data += self._rest_of_sequence(data)
             except OSError as err:
                 logger.warning("keyboard read failed (%s)", err)
                 self._queue.put(KEYBOARD_LOST)
@@ -63,8 +102,15 @@ class TerminalKeys:
             if not data:
                 self._queue.put(KEYBOARD_LOST)
                 return
-            for char in data.decode(errors="ignore"):
-                self._queue.put(char)
+            for key in decode_keys(data.decode(errors="ignore")):
+                self._queue.put(key)
+
+    def _rest_of_sequence(self, data: bytes) -> bytes:
+        """The bytes of an escape sequence that the read cut off (an arrow key split across reads)."""
+        if not (data.endswith(b"\x1b") or data.endswith(b"\x1b[") or data.endswith(b"\x1bO")):
+            return b""
+        ready, _, _ = select.select([self._fd], [], [], SEQUENCE_WAIT_S)
+        return os.read(self._fd, 32) if ready else b""
 
     def poll(self) -> list[str]:
         keys = []
@@ -132,7 +178,7 @@ def open_key_source(mode: str, replay_path: str | None) -> KeySource:
     if mode == "tty":
         raise RuntimeError(
             "recap_dagger keyboard='tty' but stdin is not a terminal: run lerobot-record in a terminal (ssh -t), "
-            "or set --teleop.keyboard=none and end episodes with the arrow keys or the timer"
+            "or set --teleop.keyboard=none and end episodes with the timer"
         )
     logger.warning(
         "recap_dagger: stdin is not a terminal, so the episode keys (s/f/d/space/q) are off; "

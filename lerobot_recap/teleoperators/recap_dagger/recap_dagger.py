@@ -15,7 +15,9 @@ Per tick (``get_action``): read the pedal and the keys, step the phase machine, 
 The returned action carries ``recap.intervention`` (1 in CORRECTING), ``recap.phase`` and, by default, the
 policy's would-be action ``recap.policy.*`` with ``recap.policy_valid``; the wrapper strips them before the motors.
 Episode keys: ``s`` success, ``f`` failure, ``d`` discard (re-record), ``space`` start the next episode (ends the
-reset phase), ``q`` quit (an episode in flight is saved as failure), ``p``/``c`` the two pedals. Outcomes go to
+reset phase), ``q`` quit (an episode in flight is saved as failure), ``p``/``c`` the two pedals. LeRobot's own
+recording keys keep their meaning: ``n``/right arrow ends the episode with no outcome key (stored as
+``--teleop.timeout_outcome``) or ends the reset phase, ``r``/left arrow discards, Esc quits. Outcomes go to
 ``meta/recap.json`` through :func:`lerobot_recap.data.metadata.record_episode_outcomes`, where
 ``lerobot-recap-annotate`` reads them. The dataset root and the episode index come from the stock record loop
 (:mod:`.record_link`). Safety: pedal or keyboard loss, a policy or leader error, and every episode start or end
@@ -44,7 +46,7 @@ from lerobot_recap.teleoperators.recap_dagger.hub import (
     RecapHub,
     RobotChannel,
 )
-from lerobot_recap.teleoperators.recap_dagger.keyboard import KEYBOARD_LOST, KeySource, open_key_source
+from lerobot_recap.teleoperators.recap_dagger.keyboard import KEYBOARD_LOST, KeySource, TerminalKeys, open_key_source
 from lerobot_recap.teleoperators.recap_dagger.phase import Phase, PhaseEvent, PhaseMachine, Transition
 from lerobot_recap.teleoperators.recap_dagger.record_link import RecordLoopContext, find_record_loop
 from lerobot_recap.utils.calibration import DelegatedCalibration
@@ -55,6 +57,12 @@ KEY_HELP = (
     "keys: [p] pause/resume policy  [c] correction  [s] success  [f] failure  [d] discard  "
     "[space] start next episode  [q] quit"
 )
+NEXT_KEYS = ("n", "right")
+"""LeRobot's end-episode keys: end the episode with no outcome key (timeout_outcome), or end the reset phase."""
+DISCARD_KEYS = ("d", "r", "left")
+"""recap_dagger's discard key and LeRobot's re-record keys."""
+QUIT_KEYS = ("q", "esc")
+"""recap_dagger's quit key and LeRobot's stop key."""
 
 
 @dataclass
@@ -91,6 +99,7 @@ class RecapDagger(DelegatedCalibration, Teleoperator):
         self._connected = False
         self._loop_id: float | None = None
         self._warned_no_loop = False
+        self._checked_key_listener = False
         self._ramp_ticks = 0
         self._ramp_step = 0
         self._ramp_from: dict[str, float] = {}
@@ -202,8 +211,18 @@ class RecapDagger(DelegatedCalibration, Teleoperator):
             return
         if ctx.fps:
             self._fps = int(ctx.fps)
+        if not self._checked_key_listener:
+            self._checked_key_listener = True
+            if isinstance(self.keys, TerminalKeys) and ctx.take_over_terminal_keys():
+                logger.info(
+                    "recap_dagger reads this terminal, so lerobot-record's own terminal key reader is stopped "
+                    "(two readers would split the keystrokes); its keys n/r/q and the arrows work here too"
+                )
         if ctx.loop_id == self._loop_id:
             return
+        if self.episode is not None and not self.episode.closed and ctx.rerecord_requested:
+            self.episode.closed = True  # discarded with LeRobot's re-record key: no outcome for this try
+            logger.info("recap_dagger: episode %d discarded; it will be recorded again", self.episode.index)
         self._close_episode_by_timer()
         self._loop_id = ctx.loop_id
         self._safety_pause("new segment", quiet=True)
@@ -242,9 +261,12 @@ class RecapDagger(DelegatedCalibration, Teleoperator):
     def _lifecycle_key(self, key: str, ctx: RecordLoopContext | None) -> None:
         from lerobot_recap.data.contract import Outcome
 
-        if key in ("s", "f", "d", "q"):
+        if key in ("s", "f", *NEXT_KEYS, *DISCARD_KEYS, *QUIT_KEYS):
             recording = ctx is not None and ctx.recording and self.episode is not None and not self.episode.closed
-            if key == "q":
+            if key in NEXT_KEYS and ctx is not None and not ctx.recording:
+                ctx.end_episode()  # ends the reset phase, like [space]
+                return
+            if key in QUIT_KEYS:
                 if recording:
                     self._close_episode(Outcome.FAILURE, "quit")
                 self._safety_pause("quit", quiet=True)
@@ -257,13 +279,23 @@ class RecapDagger(DelegatedCalibration, Teleoperator):
                 else:
                     logger.info("recap_dagger: [%s] ignored: no episode is being recorded", key)
                 return
-            if key == "d":
+            if key in DISCARD_KEYS:
                 self.episode.closed = True
                 self._safety_pause("discard", quiet=True)
                 ctx.discard_episode()
                 logger.info("recap_dagger: episode %d discarded; it will be recorded again", self.episode.index)
                 return
-            self._close_episode(Outcome.SUCCESS if key == "s" else Outcome.FAILURE, f"key {key}")
+            if key in NEXT_KEYS:
+                logger.warning(
+                    "recap_dagger: [%s] ends episode %d with no outcome key: stored as %s (--teleop.timeout_outcome); "
+                    "[s]/[f] give the outcome",
+                    key,
+                    self.episode.index,
+                    self.config.timeout_outcome,
+                )
+                self._close_episode(self.config.timeout_outcome, f"key {key}")
+            else:
+                self._close_episode(Outcome.SUCCESS if key == "s" else Outcome.FAILURE, f"key {key}")
             ctx.end_episode()
         elif key == " ":
             if ctx is not None and not ctx.recording:
