@@ -10,6 +10,8 @@ from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.envs.configs import EnvConfig
 from lerobot.utils.constants import ACTION, OBS_IMAGES, OBS_STATE
 
+from lerobot_recap.utils.config_errors import ConfigError
+
 GYM_NAMESPACE = "lerobot_recap"
 TASKS = ("Handover-v0",)
 """Tasks (gymnasium ids without the namespace) the package registers."""
@@ -44,10 +46,10 @@ class RecapHandoverEnv(EnvConfig):
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ValueError(f"recap_handover has no task {self.task!r}: use one of {TASKS} (--env.task=...)")
+            raise ConfigError(f"recap_handover has no task {self.task!r}: use one of {TASKS} (--env.task=...)")
         unknown = [c for c in self.cameras if c not in KNOWN_CAMERAS]
         if unknown or not self.cameras:
-            raise ValueError(
+            raise ConfigError(
                 f"--env.cameras must name one or more of {KNOWN_CAMERAS} (got {self.cameras}), e.g. "
                 "--env.cameras='[top,side]'"
             )

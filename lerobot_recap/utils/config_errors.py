@@ -14,7 +14,10 @@ from draccus.utils import DecodingError
 
 
 class ConfigError(DecodingError):
-    """A config value that cannot work; the message names the option and what to give instead."""
+    """A config value that cannot work; the message names the option and what to give instead.
+
+    Not a ValueError on purpose: draccus wraps ValueErrors into its reason-less "Couldn't instantiate".
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__((), message)

@@ -20,6 +20,7 @@ from lerobot_recap.envs.scripted import (
     WeakConfig,
     WeakPolicy,
 )
+from lerobot_recap.utils.config_errors import ConfigError
 
 NO_MISTAKES = dict(p_miscalibrated=0.0, p_misgrasp=0.0, p_tilt=0.0, p_release_early=0.0, p_place_drift=0.0)
 
@@ -91,13 +92,14 @@ def test_observation_matches_the_env_config_features():
 
 def test_lerobot_make_env_and_preprocessing_give_policy_keys():
     from lerobot.envs.factory import make_env
-    from lerobot.envs.utils import add_envs_task, env_to_policy_features, preprocess_observation
+    from lerobot.envs.utils import env_to_policy_features, preprocess_observation
 
     cfg = RecapHandoverEnv(episode_length=5)
     envs = make_env(cfg, n_envs=2)
     vec = envs["recap_handover"][0]
     obs, _ = vec.reset(seed=[1, 2])
-    batch = add_envs_task(vec, preprocess_observation(obs))
+    batch = preprocess_observation(obs)
+    batch["task"] = list(vec.call("task_description"))  # as lerobot-eval's rollout does
     assert batch["observation.images.top"].shape == (2, 3, 64, 64)
     assert batch["observation.state"].shape == (2, STATE_DIM)
     assert batch["task"] == [cfg.task_description] * 2
@@ -170,9 +172,9 @@ def test_bad_inputs_get_clear_errors():
         env.step(np.full(STATE_DIM, np.nan))
     with pytest.raises(ValueError, match="unknown camera"):
         RecapHandoverGymEnv(cameras=("wrist",))
-    with pytest.raises(ValueError, match="--env.cameras"):
+    with pytest.raises(ConfigError, match="--env.cameras"):
         RecapHandoverEnv(cameras=["wrist"])
-    with pytest.raises(ValueError, match="has no task"):
+    with pytest.raises(ConfigError, match="has no task"):
         RecapHandoverEnv(task="Other-v0")
     with pytest.raises(RuntimeError, match="reset"):
         HandoverSim().step(np.zeros(STATE_DIM), np.random.default_rng(0))

@@ -8,6 +8,7 @@ from lerobot.teleoperators.utils import TeleopEvents, make_teleoperator_from_con
 
 from lerobot_recap.teleoperators.yam_bimanual_leader import YamBimanualLeaderConfig
 from lerobot_recap.teleoperators.yam_bimanual_leader.yam_bimanual_leader import SimLeaderArm
+from lerobot_recap.utils.config_errors import ConfigError
 
 
 def make_leader(tmp_path, **overrides):
@@ -72,7 +73,7 @@ def test_button_event_mapping_is_configurable_and_validated(tmp_path):
         assert events[TeleopEvents.SUCCESS] and not events[TeleopEvents.IS_INTERVENTION]
     finally:
         leader.disconnect()
-    with pytest.raises(ValueError, match="top_button_event"):
+    with pytest.raises(ConfigError, match="top_button_event"):
         YamBimanualLeaderConfig(top_button_event="explode")
-    with pytest.raises(ValueError, match="backend"):
+    with pytest.raises(ConfigError, match="backend"):
         YamBimanualLeaderConfig(backend="ros")

@@ -9,6 +9,7 @@ from lerobot.robots.utils import make_robot_from_config
 
 from lerobot_recap.motors.yam.arm import SetpointShaper, SimArm
 from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import YamBimanualConfig
+from lerobot_recap.utils.config_errors import ConfigError
 
 EXPECTED_NAMES = [f"{side}_{j}.pos" for side in ("left", "right") for j in
                   ("joint_1", "joint_2", "joint_3", "joint_4", "joint_5", "joint_6", "gripper")]
@@ -49,7 +50,7 @@ def test_real_backend_without_camera_serials_fails_clearly(tmp_path):
      ({"zmq_encoding": "pickle"}, "msgpack")],
 )
 def test_bad_config_is_rejected_with_a_fix(sim_config, overrides, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         sim_config(**overrides)
 
 

@@ -6,6 +6,8 @@ Kept light (imported by ``import lerobot_recap`` through those configs): no nump
 import math
 from dataclasses import dataclass
 
+from lerobot_recap.utils.config_errors import ConfigError
+
 
 @dataclass
 class YamGravityConfig:
@@ -39,4 +41,4 @@ class YamGravityConfig:
         for name, size in (("link_mass_kg", 3), ("link_length_m", 2), ("com_m", 3), ("zero_elevation_rad", 3),
                            ("signs", 3), ("factors", 6), ("max_torque_nm", 7)):
             if len(getattr(self, name)) != size:
-                raise ValueError(f"{flag}.{name} needs {size} values, got {len(getattr(self, name))}.")
+                raise ConfigError(f"{flag}.{name} needs {size} values, got {len(getattr(self, name))}.")

@@ -17,6 +17,8 @@ from lerobot.configs.policies import PreTrainedConfig
 from lerobot.policies.pi05.configuration_pi05 import PI05Config
 from lerobot.utils.constants import OBS_STATE
 
+from lerobot_recap.utils.config_errors import ConfigError
+
 LOCAL_TOKENIZER = "local"
 """``tokenizer_name`` value that builds the offline byte-level BPE tokenizer (tiny sizes, tests)."""
 PALIGEMMA_TOKENIZER = "google/paligemma-3b-pt-224"
@@ -145,7 +147,7 @@ class PI06RecapConfig(PI05Config):
         # PI05Config.__post_init__ knows only LeRobot's two Gemma sizes; its other checks are repeated below.
         PreTrainedConfig.__post_init__(self)
         if self.size not in SIZES:
-            raise ValueError(f"--policy.size={self.size!r} is not one of {SIZES}")
+            raise ConfigError(f"--policy.size={self.size!r} is not one of {SIZES}")
         for name, value in SIZE_PRESETS[self.size].items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
@@ -158,21 +160,21 @@ class PI06RecapConfig(PI05Config):
             ("dtype", self.dtype, ("float32", "bfloat16")),
         ):
             if value not in choices:
-                raise ValueError(f"--policy.{name}={value!r} is not one of {choices}")
+                raise ConfigError(f"--policy.{name}={value!r} is not one of {choices}")
         if self.n_action_steps > self.chunk_size:
-            raise ValueError(
+            raise ConfigError(
                 f"--policy.n_action_steps={self.n_action_steps} exceeds --policy.chunk_size={self.chunk_size}"
             )
         if self.image_resolution[0] != self.image_resolution[1]:
-            raise ValueError(f"--policy.image_resolution={self.image_resolution} must be square (SigLIP input)")
+            raise ConfigError(f"--policy.image_resolution={self.image_resolution} must be square (SigLIP input)")
         if not 0.0 <= self.indicator_dropout <= 1.0:
-            raise ValueError(f"--policy.indicator_dropout={self.indicator_dropout} must be in [0, 1]")
+            raise ConfigError(f"--policy.indicator_dropout={self.indicator_dropout} must be in [0, 1]")
         if not self.cfg_beta >= 0:
-            raise ValueError(f"--policy.cfg_beta={self.cfg_beta} must be >= 0 (1 = no guidance)")
+            raise ConfigError(f"--policy.cfg_beta={self.cfg_beta} must be >= 0 (1 = no guidance)")
         if self.cfg_beta != 1.0 and self.inference_advantage == "none":
-            raise ValueError("--policy.cfg_beta needs a conditional clause: set --policy.inference_advantage")
+            raise ConfigError("--policy.cfg_beta needs a conditional clause: set --policy.inference_advantage")
         if self.delta_actions and self.use_relative_actions:
-            raise ValueError("--policy.delta_actions and --policy.use_relative_actions both shift the actions: pick one")
+            raise ConfigError("--policy.delta_actions and --policy.use_relative_actions both shift the actions: pick one")
 
     @classmethod
     def tiny(cls, **overrides) -> PI06RecapConfig:

@@ -27,6 +27,8 @@ from lerobot.optim.optimizers import AdamWConfig
 from lerobot.optim.schedulers import CosineDecayWithWarmupSchedulerConfig
 from lerobot.utils.constants import OBS_STATE
 
+from lerobot_recap.utils.config_errors import ConfigError
+
 SIZES = ("full", "tiny")
 
 
@@ -120,7 +122,7 @@ class RecapValueConfig(PreTrainedConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.size not in SIZES:
-            raise ValueError(f"--policy.size must be one of {SIZES}, got {self.size!r}")
+            raise ConfigError(f"--policy.size must be one of {SIZES}, got {self.size!r}")
         if self.size == "tiny":
             self.vision_model = "tiny"
             self.language_model = "tiny"
@@ -131,7 +133,7 @@ class RecapValueConfig(PreTrainedConfig):
             self.image_resolution = (32, 32) if self.size == "tiny" else (224, 224)
         self.image_resolution = tuple(self.image_resolution)
         if len(self.image_resolution) != 2 or self.image_resolution[0] != self.image_resolution[1]:
-            raise ValueError(f"--policy.image_resolution={self.image_resolution} must be square (SigLIP input)")
+            raise ConfigError(f"--policy.image_resolution={self.image_resolution} must be square (SigLIP input)")
         # The tiny model is randomly initialized and learns from scratch: at the fine-tuning rate of the pretrained
         # backbones its 201-bin head stays near uniform for hundreds of steps (V is a constant), and with one-bin
         # two-hot targets neighbouring atoms share no signal, so ordering 201 atoms from scratch is slow.
@@ -140,13 +142,13 @@ class RecapValueConfig(PreTrainedConfig):
         if self.target_sigma_bins is None:
             self.target_sigma_bins = 2.0 if self.size == "tiny" else 0.0
         if self.target_sigma_bins < 0:
-            raise ValueError(f"--policy.target_sigma_bins must be >= 0 (0: two-hot), got {self.target_sigma_bins}")
+            raise ConfigError(f"--policy.target_sigma_bins must be >= 0 (0: two-hot), got {self.target_sigma_bins}")
         if self.num_bins < 2:
-            raise ValueError(f"--policy.num_bins must be >= 2, got {self.num_bins}")
+            raise ConfigError(f"--policy.num_bins must be >= 2, got {self.num_bins}")
         if not self.bin_min < self.bin_max:
-            raise ValueError(f"--policy.bin_min ({self.bin_min}) must be below --policy.bin_max ({self.bin_max})")
+            raise ConfigError(f"--policy.bin_min ({self.bin_min}) must be below --policy.bin_max ({self.bin_max})")
         if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"--policy.val_fraction must lie in [0, 1), got {self.val_fraction}")
+            raise ConfigError(f"--policy.val_fraction must lie in [0, 1), got {self.val_fraction}")
 
     @property
     def observation_delta_indices(self) -> None:

@@ -14,6 +14,7 @@ from lerobot.robots.config import RobotConfig
 import lerobot_recap.cameras  # noqa: E402,F401
 from lerobot_recap.motors.yam.config_gravity import YamGravityConfig
 from lerobot_recap.motors.yam.tables import ARM_JOINTS, YAM_CAN_BITRATE
+from lerobot_recap.utils.config_errors import ConfigError
 
 BACKENDS = ("sim", "can", "zmq")
 """The ways an arm can be driven."""
@@ -99,19 +100,19 @@ class YamBimanualConfig(RobotConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.backend not in BACKENDS:
-            raise ValueError(
+            raise ConfigError(
                 f"--robot.backend={self.backend!r} is not a YAM backend; use one of {', '.join(BACKENDS)}."
             )
         if not 0 < self.watchdog_s <= 0.4:
-            raise ValueError(
+            raise ConfigError(
                 f"--robot.watchdog_s={self.watchdog_s} must be in (0, 0.4]: the motors damp on their own after 0.4 s."
             )
         if self.zmq_encoding not in ("msgpack", "json"):
-            raise ValueError(f"--robot.zmq_encoding={self.zmq_encoding!r}: use `msgpack` or `json`.")
+            raise ConfigError(f"--robot.zmq_encoding={self.zmq_encoding!r}: use `msgpack` or `json`.")
         self.gravity.validate("--robot.gravity")
         for side, arm in (("left_arm", self.left_arm), ("right_arm", self.right_arm)):
             for name in ("kp", "kd", "passive_kd", "directions"):
                 if len(getattr(arm, name)) != len(ARM_JOINTS):
-                    raise ValueError(f"--robot.{side}.{name} needs {len(ARM_JOINTS)} values (6 joints + gripper).")
+                    raise ConfigError(f"--robot.{side}.{name} needs {len(ARM_JOINTS)} values (6 joints + gripper).")
             if any(d not in (-1, 1) for d in arm.directions):
-                raise ValueError(f"--robot.{side}.directions must hold only 1 or -1.")
+                raise ConfigError(f"--robot.{side}.directions must hold only 1 or -1.")

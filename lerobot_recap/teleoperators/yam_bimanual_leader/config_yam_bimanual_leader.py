@@ -6,6 +6,7 @@ from lerobot.teleoperators.config import TeleoperatorConfig
 
 from lerobot_recap.motors.yam.config_gravity import YamGravityConfig
 from lerobot_recap.motors.yam.teaching_handle import HANDLE_RANGE_RAD, HANDLE_REPLY_ID, HANDLE_REQUEST_ID
+from lerobot_recap.utils.config_errors import ConfigError
 
 LEADER_BACKENDS = ("sim", "can", "zmq")
 """How the leader arms are read: scripted (`sim`), on their own CAN channels (`can`), or from arm servers (`zmq`)."""
@@ -84,23 +85,23 @@ class YamBimanualLeaderConfig(TeleoperatorConfig):
 
     def __post_init__(self) -> None:
         if self.backend not in LEADER_BACKENDS:
-            raise ValueError(
+            raise ConfigError(
                 f"--teleop.backend={self.backend!r} is not available for yam_bimanual_leader; "
                 f"use one of {', '.join(LEADER_BACKENDS)}."
             )
         for name in ("top_button_event", "second_button_event"):
             if getattr(self, name) not in TELEOP_EVENT_NAMES:
-                raise ValueError(f"--teleop.{name}={getattr(self, name)!r}: use one of {TELEOP_EVENT_NAMES}.")
+                raise ConfigError(f"--teleop.{name}={getattr(self, name)!r}: use one of {TELEOP_EVENT_NAMES}.")
         if not 0.0 <= self.bilateral_kp <= 1.0:
-            raise ValueError(f"--teleop.bilateral_kp={self.bilateral_kp} must be in [0, 1] (a fraction of kp).")
+            raise ConfigError(f"--teleop.bilateral_kp={self.bilateral_kp} must be in [0, 1] (a fraction of kp).")
         if not 0 < self.watchdog_s <= 0.4:
-            raise ValueError(f"--teleop.watchdog_s={self.watchdog_s} must be in (0, 0.4].")
+            raise ConfigError(f"--teleop.watchdog_s={self.watchdog_s} must be in (0, 0.4].")
         if self.zmq_encoding not in ("msgpack", "json"):
-            raise ValueError(f"--teleop.zmq_encoding={self.zmq_encoding!r}: use `msgpack` or `json`.")
+            raise ConfigError(f"--teleop.zmq_encoding={self.zmq_encoding!r}: use `msgpack` or `json`.")
         self.gravity.validate("--teleop.gravity")
         for side, arm in (("left_arm", self.left_arm), ("right_arm", self.right_arm)):
             for name in ("kp", "passive_kd", "directions"):
                 if len(getattr(arm, name)) != 6:
-                    raise ValueError(f"--teleop.{side}.{name} needs 6 values (joints 1..6).")
+                    raise ConfigError(f"--teleop.{side}.{name} needs 6 values (joints 1..6).")
             if any(d not in (-1, 1) for d in arm.directions):
-                raise ValueError(f"--teleop.{side}.directions must hold only 1 or -1.")
+                raise ConfigError(f"--teleop.{side}.directions must hold only 1 or -1.")

@@ -7,6 +7,7 @@ from lerobot_recap.policies.pi06_recap.configuration_pi06_recap import (
     TINY_PRESET,
     PI06RecapConfig,
 )
+from lerobot_recap.utils.config_errors import ConfigError
 
 
 def test_tiny_preset_fills_every_size_field():
@@ -39,7 +40,7 @@ def test_saved_config_reloads_with_the_same_values(tmp_path):
 
 
 def test_unknown_size_is_refused():
-    with pytest.raises(ValueError, match="size"):
+    with pytest.raises(ConfigError, match="size"):
         PI06RecapConfig(size="huge", device="cpu")
 
 

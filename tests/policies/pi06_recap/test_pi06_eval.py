@@ -96,7 +96,7 @@ def _eval_prompts(checkpoint: Path, **overrides) -> tuple[list[str], list[str] |
     """The (conditional, unconditional) prompts of the first eval step, built as lerobot-eval builds them."""
     from lerobot.configs.policies import PreTrainedConfig
     from lerobot.envs.factory import make_env, make_env_pre_post_processors
-    from lerobot.envs.utils import add_envs_task, preprocess_observation
+    from lerobot.envs.utils import preprocess_observation
     from lerobot.policies.factory import make_policy, make_pre_post_processors
 
     from lerobot_recap.envs.configs import RecapHandoverEnv
@@ -111,7 +111,8 @@ def _eval_prompts(checkpoint: Path, **overrides) -> tuple[list[str], list[str] |
     env = make_env(env_cfg, n_envs=1)["recap_handover"][0]
     try:
         observation, _ = env.reset(seed=[EVAL_SEED])
-        observation = add_envs_task(env, preprocess_observation(observation))
+        observation = preprocess_observation(observation)
+        observation["task"] = list(env.call("task_description"))  # as lerobot-eval's rollout does
         observation = preprocessor(env_preprocessor(observation))
         return policy.inference_prompts(observation)
     finally:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from lerobot_recap.utils.config_errors import ConfigError
+
 
 def test_shapes_and_reductions(make_policy, batch):
     policy = make_policy()
@@ -178,5 +180,5 @@ def test_indicator_conditioning_reaches_the_action_expert(make_policy, batch_fac
 
 
 def test_relative_and_delta_actions_are_exclusive(make_config):
-    with pytest.raises(ValueError, match="pick one"):
+    with pytest.raises(ConfigError, match="pick one"):
         make_config(delta_actions=True, use_relative_actions=True)
