@@ -2,7 +2,7 @@
 
 1. Advantages + per-task thresholds + indicator over 1M frames (vectorized), and the ratio to a straightforward
    per-frame reference loop timed in the same run (on a slice, scaled linearly: the loop is O(frames * N)).
-2. Labeling throughput of ``lerobot-recap-label`` with the tiny value model on CPU: frames/s and the fraction of
+2. Labeling throughput of stage 5 (``lerobot_recap.data.label.label_dataset``) with the tiny value model on CPU: frames/s and the fraction of
    the model pass spent waiting for data, for several DataLoader worker counts.
 3. ``--full``: the full-size architecture (SigLIP so400m + Gemma3-270M, built from written-out configs, random
    weights, no download): parameter count, and on a GPU the forward throughput and peak memory.
@@ -44,7 +44,7 @@ def reference_advantages(reward, value, episode, n_steps):
 def bench_math(n_frames: int, reference_frames: int, n_steps: int) -> None:
     from lerobot_recap.data import contract as C
     from lerobot_recap.data import recap_math
-    from lerobot_recap.scripts.lerobot_recap_label import compute_labels
+    from lerobot_recap.data.label import compute_labels
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(50, 500, size=n_frames // 100)
@@ -83,7 +83,7 @@ def bench_label(n_episodes: int, workers: list[int], batch_size: int, image_size
     from lerobot_recap.data.annotate import AnnotateConfig, annotate_dataset
     from lerobot_recap.data.synthetic import SyntheticDatasetSpec, make_synthetic_dataset, random_episodes
     from lerobot_recap.policies.recap_value.configuration_recap_value import RecapValueConfig
-    from lerobot_recap.scripts.lerobot_recap_label import LabelConfig, label_dataset
+    from lerobot_recap.data.label import LabelConfig, label_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

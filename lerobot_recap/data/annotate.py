@@ -4,6 +4,11 @@
 columns with :mod:`lerobot_recap.data.recap_math` and writes them with
 :func:`lerobot_recap.data.dataset_io.write_dataset_copy` (new root, atomic, videos linked). The CLI wrapper lives in
 ``lerobot_recap/scripts/lerobot_recap_annotate.py``.
+
+Accepted recordings: ``recap_dagger`` inside ``lerobot-record`` (outcomes in ``meta/recap.json``, the flag as a
+column or a named state/action dimension), pistar/limb datasets (outcome from ``reward`` on the last frame), and
+LeRobot 0.6's ``lerobot-rollout --strategy.type=dagger``: a top-level boolean ``intervention`` column, True on
+correction frames, and no success/failure signal at all, so its outcomes come from ``--outcomes=<file>``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +27,7 @@ from lerobot_recap.data import contract as C
 from lerobot_recap.data import recap_math
 from lerobot_recap.data.dataset_io import (
     DatasetError,
+    dataset_repo_id,
     read_frame_columns,
     read_info,
     read_parquet,
@@ -29,6 +35,9 @@ from lerobot_recap.data.dataset_io import (
     write_dataset_copy,
 )
 from lerobot_recap.data.metadata import EpisodeInfo, RecapMetadata, TaskConstants, load_recap_metadata
+
+if TYPE_CHECKING:
+    from lerobot.datasets.utils import DatasetInfo
 
 logger = logging.getLogger(__name__)
 
@@ -118,13 +127,23 @@ def _pistar_outcomes(frames: dict[str, np.ndarray], bounds: recap_math.EpisodeBo
     return {int(ep): C.Outcome.SUCCESS if r >= 0.5 else C.Outcome.FAILURE for ep, r in zip(bounds.ids, last_reward, strict=True)}
 
 
+def is_rollout_dagger_recording(features: dict[str, Any]) -> bool:
+    """Whether the features are those of a ``lerobot-rollout --strategy.type=dagger`` recording (a bool flag column)."""
+    feature = features.get(C.INTERVENTION)
+    return feature is not None and feature.get("dtype") == "bool"
+
+
 def resolve_outcomes(
     cfg: AnnotateConfig,
     episode_ids: np.ndarray,
     recorded: RecapMetadata,
     pistar: dict[int, C.Outcome] | None,
+    missing_hint: str = "",
 ) -> dict[int, C.Outcome]:
-    """Per-episode outcome, from (highest first) the outcome file, --all_success, recorded metadata, pistar columns."""
+    """Per-episode outcome, from (highest first) the outcome file, --all_success, recorded metadata, pistar columns.
+
+    ``missing_hint`` is added to the error raised for episodes left without an outcome (why the recording has none).
+    """
     outcomes: dict[int, C.Outcome] = {}
     for ep in map(int, episode_ids):
         info = recorded.episodes.get(ep)
@@ -145,8 +164,8 @@ def resolve_outcomes(
         if cfg.unknown_outcome == "error":
             raise DatasetError(
                 f"{len(unknown)} episode(s) have no outcome: {unknown[:20]}{' ...' if len(unknown) > 20 else ''}. "
-                "Give them with --outcomes=<file.json|csv>, --all_success=true for a demo set, or say explicitly "
-                "--unknown_outcome=success|failure"
+                f"{missing_hint}Give them with --outcomes=<file.json|csv>, --all_success=true for a demo set, or say "
+                "explicitly --unknown_outcome=success|failure"
             )
         for ep in unknown:
             outcomes[ep] = C.Outcome(cfg.unknown_outcome)
@@ -198,11 +217,11 @@ FINITE_COLUMNS = ("observation.state", "action")
 """Float columns that must hold no NaN/inf; checked while the copy is written (see ``write_dataset_copy``)."""
 
 
-def _check_frames(bounds: recap_math.EpisodeBounds, info: dict[str, Any]) -> None:
+def _check_frames(bounds: recap_math.EpisodeBounds, info: DatasetInfo) -> None:
     """Refuse empty episodes, naming the problem (NaN values are refused during the rewrite pass)."""
-    if info.get("total_episodes", len(bounds.ids)) > len(bounds.ids):
+    if info.total_episodes > len(bounds.ids):
         raise DatasetError(
-            f"the dataset declares {info['total_episodes']} episodes but only {len(bounds.ids)} have frames: "
+            f"the dataset declares {info.total_episodes} episodes but only {len(bounds.ids)} have frames: "
             "delete the empty episodes with `lerobot-edit-dataset --operation.type=delete_episodes`"
         )
 
@@ -211,7 +230,7 @@ def annotate_dataset(cfg: AnnotateConfig, progress: bool = True) -> AnnotationSu
     """Stage 1 on ``cfg``: resolve outcomes and interventions, compute the columns, write the annotated copy."""
     source_root = resolve_dataset_root(cfg.repo_id, cfg.root)
     info = read_info(source_root)
-    features = info["features"]
+    features = info.features
     output_root = Path(cfg.output_root) if cfg.output_root else source_root.with_name(source_root.name + "_recap")
     intervention_source = resolve_intervention_source(cfg.intervention, features)
 
@@ -228,7 +247,13 @@ def annotate_dataset(cfg: AnnotateConfig, progress: bool = True) -> AnnotationSu
 
     recorded = load_recap_metadata(source_root)
     pistar = _pistar_outcomes(frames, bounds) if has_pistar_columns else None
-    outcomes = resolve_outcomes(cfg, bounds.ids, recorded, pistar)
+    hint = (
+        "lerobot-rollout's DAgger strategy records no success/failure (a JSON object {\"0\": \"success\", ...} or "
+        "a CSV episode_index,outcome holds them). "
+        if is_rollout_dagger_recording(features) and not recorded.episodes
+        else ""
+    )
+    outcomes = resolve_outcomes(cfg, bounds.ids, recorded, pistar, missing_hint=hint)
 
     n_frames = frames["episode_index"].shape[0]
     set_columns: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
@@ -283,7 +308,7 @@ def annotate_dataset(cfg: AnnotateConfig, progress: bool = True) -> AnnotationSu
     # Stale labels of an earlier relabel no longer match the new columns; pistar's legacy `value_lable` would
     # shadow the new `value_label` in its readers.
     remove = [name for name in (*C.LABEL_COLUMNS, *C.PISTAR_COLUMN_ALIASES) if name in features]
-    output_repo_id = cfg.output_repo_id or (f"{cfg.repo_id or info.get('repo_id') or source_root.name}_recap")
+    output_repo_id = cfg.output_repo_id or f"{cfg.repo_id or dataset_repo_id(source_root) or source_root.name}_recap"
     write_dataset_copy(
         source_root,
         output_root,

@@ -6,6 +6,13 @@ in a hidden temp directory beside the output, rewriting only what changes (the d
 directory into place. A crash or a kill leaves the source byte-for-byte intact and no partial output root; a later
 run removes the stale temp directory.
 
+``info.json`` is read and written through LeRobot's typed :class:`~lerobot.datasets.utils.DatasetInfo`
+(``load_info`` / ``write_info``). Every column a transform sets gets the statistics LeRobot keeps for numeric
+features, in ``stats.json`` and in the per-episode ``stats/<feature>/<stat>`` columns of ``meta/episodes``: min,
+max, mean, std, count and the quantiles q01, q10, q50, q90, q99, as float64 (count as int64), exactly as LeRobot
+0.6 lays them out. The quantiles are exact (numpy's linear interpolation), where LeRobot's own are histogram
+estimates.
+
 Frames are addressed in *dataset order*: the rows of the sorted ``data/chunk-*/file-*.parquet`` files, concatenated.
 :func:`read_frame_columns` returns columns in that order, and ``set_columns`` arrays must follow it.
 """
@@ -13,6 +20,7 @@ Frames are addressed in *dataset order*: the rows of the sorted ``data/chunk-*/f
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -23,19 +31,23 @@ import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lerobot_recap.data.metadata import RecapMetadata, save_recap_metadata, write_json_atomic
+
+if TYPE_CHECKING:
+    from lerobot.datasets.utils import DatasetInfo
 
 logger = logging.getLogger(__name__)
 
 TMP_MARKER = ".recap-tmp-"
 QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
 
-V21_CONVERTER = "python -m lerobot.scripts.convert_dataset_v21_to_v30 --repo-id={name} --root={parent} --push-to-hub=false"
-"""LeRobot's v2.1 -> v3.0 converter. It converts ``<root>/<repo-id>`` in place and keeps the original as ``<name>_old``."""
+V21_CONVERTER = "python -m lerobot.scripts.convert_dataset_v21_to_v30 --repo-id=local/{name} --root={root} --push-to-hub=false"
+"""LeRobot's v2.1 -> v3.0 converter. ``--root`` is the dataset folder itself; it is converted in place and the v2.1
+original is kept beside it as ``<name>_old``."""
 
 
 class DatasetError(ValueError):
@@ -67,15 +79,36 @@ def resolve_dataset_root(repo_id: str | None, root: str | Path | None) -> Path:
         raise DatasetError(
             f"{path} is a LeRobot {version} dataset; lerobot-recap reads v3.0 only. Convert it with "
             f"LeRobot's converter (in place; the v2.1 original is kept as {path.name}_old): "
-            f"{V21_CONVERTER.format(name=path.name, parent=path.parent)}"
+            f"{V21_CONVERTER.format(name=path.name, root=path)}"
         )
     if not data_files(path):
         raise DatasetError(f"{path} has no data files under data/chunk-*/file-*.parquet")
     return path
 
 
-def read_info(root: Path) -> dict[str, Any]:
-    return json.loads((Path(root) / "meta" / "info.json").read_text())
+def read_info(root: Path) -> DatasetInfo:
+    """``meta/info.json`` of a v3.0 dataset as LeRobot's typed ``DatasetInfo``."""
+    from lerobot.datasets.io_utils import load_info
+
+    try:
+        return load_info(Path(root))
+    except (TypeError, KeyError) as err:  # a required field is missing or has the wrong type
+        raise DatasetError(f"{Path(root) / 'meta' / 'info.json'} is not a valid LeRobot info.json: {err}") from err
+
+
+def dataset_repo_id(root: Path) -> str | None:
+    """The repo id a transform recorded for the dataset at ``root`` (``meta/recap.json``), if any.
+
+    Datasets written by lerobot-recap 0.1 kept it as an extra ``repo_id`` key of ``info.json``, which LeRobot 0.6's
+    ``DatasetInfo`` drops: it is still read from there.
+    """
+    from lerobot_recap.data.metadata import load_recap_metadata
+
+    recorded = load_recap_metadata(root).repo_id
+    if recorded:
+        return recorded
+    legacy = json.loads((Path(root) / "meta" / "info.json").read_text()).get("repo_id")
+    return str(legacy) if legacy else None
 
 
 def data_files(root: Path) -> list[Path]:
@@ -143,12 +176,15 @@ def read_frame_columns(root: Path, names: Sequence[str]) -> dict[str, np.ndarray
 
 
 def feature_stats(values: np.ndarray) -> dict[str, np.ndarray]:
-    """LeRobot-style stats of a per-frame column: min, max, mean, std, count and q01..q99 per dimension."""
+    """LeRobot-style stats of a per-frame column: min, max, mean, std, count and q01..q99 per dimension.
+
+    Every statistic is float64 and count is int64, as LeRobot writes them (a boolean or integer column included).
+    """
     values = values.reshape(values.shape[0], -1)
     as_float = values.astype(np.float64)
     stats = {
-        "min": values.min(axis=0),
-        "max": values.max(axis=0),
+        "min": as_float.min(axis=0),
+        "max": as_float.max(axis=0),
         "mean": as_float.mean(axis=0),
         "std": as_float.std(axis=0),
         "count": np.array([values.shape[0]]),
@@ -178,7 +214,7 @@ def episode_stats_arrays(values: np.ndarray, episode_index: np.ndarray) -> tuple
     means = np.add.reduceat(as_float, starts, axis=0) / lengths[:, None]
     deviations = as_float - np.repeat(means, lengths, axis=0)
     stds = np.sqrt(np.add.reduceat(deviations**2, starts, axis=0) / lengths[:, None])
-    mins, maxs = np.minimum.reduceat(raw, starts, axis=0), np.maximum.reduceat(raw, starts, axis=0)
+    mins, maxs = np.minimum.reduceat(as_float, starts, axis=0), np.maximum.reduceat(as_float, starts, axis=0)
     ordered = np.empty_like(as_float)
     if len(starts) * 32 <= len(as_float):
         # Few long episodes: one small sort per episode is several times faster than a global two-key lexsort.
@@ -352,7 +388,7 @@ def _rewrite_episode_files(
     """Replace the per-episode ``stats/<feature>/<stat>`` columns of the changed features.
 
     ``per_episode`` maps a feature to :func:`episode_stats_arrays`' result. Each statistic becomes a list column
-    (float64, or int64/bool for the min/max of integer/boolean columns and for counts), as LeRobot writes them.
+    (float64, counts int64), as LeRobot writes them.
     """
     import pyarrow.parquet as pq
 
@@ -377,13 +413,10 @@ def _rewrite_episode_files(
 
 
 def _list_column(rows: np.ndarray):
-    """A (n, d) array as an arrow ``list<...>`` column of n rows of d values (float64, int64 or bool)."""
+    """A (n, d) array as an arrow ``list<...>`` column of n rows of d values (int64 for integers, else float64)."""
     import pyarrow as pa
 
-    if np.issubdtype(rows.dtype, np.floating):
-        rows = rows.astype(np.float64)
-    elif np.issubdtype(rows.dtype, np.integer):
-        rows = rows.astype(np.int64)
+    rows = rows.astype(np.int64) if np.issubdtype(rows.dtype, np.integer) else rows.astype(np.float64)
     n, width = rows.shape
     offsets = pa.array(np.arange(0, (n + 1) * width, width, dtype=np.int32))
     return pa.ListArray.from_arrays(offsets, pa.array(np.ascontiguousarray(rows).reshape(-1)))
@@ -418,29 +451,35 @@ def write_dataset_copy(
         metadata: the ``meta/recap.json`` to write into the copy (the source's is carried over if None).
         overwrite: replace an existing ``output_root``.
         link_videos: hard-link video files instead of copying them (they are never re-encoded either way).
-        repo_id: recorded in the copy's ``info.json`` if given.
+        repo_id: recorded in the copy's ``meta/recap.json`` if given (LeRobot's ``info.json`` has no such field).
         episode_index: the per-frame episode index in dataset order, if the caller has read it already.
         check_finite: float columns that must hold no NaN/inf; checked during the rewrite (nothing is written if
             one does).
     Returns:
         the output root.
     """
+    from lerobot.datasets.io_utils import write_info
+
     source_root, output_root = Path(source_root), Path(output_root)
     check_output_root(source_root, output_root, overwrite)
     remove_stale_temp_dirs(output_root)
 
     info = read_info(source_root)
-    features = {k: v for k, v in info["features"].items() if k not in remove_columns}
-    unknown = [name for name in remove_columns if name not in info["features"]]
+    features = {k: v for k, v in info.features.items() if k not in remove_columns}
+    unknown = [name for name in remove_columns if name not in info.features]
     if unknown:
         raise DatasetError(f"cannot remove {unknown}: the dataset has no such feature")
     for name, (values, feature) in set_columns.items():
-        if values.shape[0] != info["total_frames"]:
-            raise DatasetError(f"column {name!r} has {values.shape[0]} values for {info['total_frames']} frames")
-        features[name] = feature
-    info["features"] = features
+        if values.shape[0] != info.total_frames:
+            raise DatasetError(f"column {name!r} has {values.shape[0]} values for {info.total_frames} frames")
+        features[name] = dict(feature)  # a copy: DatasetInfo turns its shape into a tuple in place
+    info = dataclasses.replace(info, features=features)  # __post_init__ turns the new shapes into tuples
+    if metadata is None:
+        from lerobot_recap.data.metadata import load_recap_metadata
+
+        metadata = load_recap_metadata(source_root)
     if repo_id is not None:
-        info["repo_id"] = repo_id
+        metadata.repo_id = repo_id
 
     arrays = {name: values for name, (values, _) in set_columns.items()}
     if arrays and episode_index is None:
@@ -461,12 +500,8 @@ def write_dataset_copy(
             dataset_stats, per_episode = new_stats.result()
             stats.update(dataset_stats)
             _rewrite_episode_files(source_root, tmp_root, per_episode, remove_columns)
-            write_json_atomic(tmp_root / "meta" / "info.json", info)
+            write_info(info, tmp_root)
             write_json_atomic(tmp_root / "meta" / "stats.json", stats)
-            if metadata is None:
-                from lerobot_recap.data.metadata import load_recap_metadata
-
-                metadata = load_recap_metadata(source_root)
             save_recap_metadata(tmp_root, metadata)
             _move_into_place(tmp_root, output_root)
         except BaseException:

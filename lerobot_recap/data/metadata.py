@@ -4,6 +4,7 @@ Per-frame facts live in the five columns; everything else lives in one JSON file
 ``meta/info.json``::
 
     {
+      "repo_id": "me/yam_round1_recap",
       "convention": {"version": "recap-v1", "c_fail_coef": 1.0},
       "tasks": {"0": {"task": "hand the cube over", "norm_length": 120, "c_fail": 120.0, "normalizer": 240.0}},
       "episodes": {"0": {"outcome": "success", "source": "demo"}, ...},
@@ -12,7 +13,9 @@ Per-frame facts live in the five columns; everything else lives in one JSON file
     }
 
 Recorders (``recap_dagger``, the simulated data generator) write only the ``episodes`` part with outcomes and,
-where known, sources; ``lerobot-recap-annotate`` reads it with no manual step and fills in the rest.
+where known, sources; ``lerobot-recap-annotate`` reads it with no manual step and fills in the rest. ``repo_id`` is
+the id a transform gave its output: LeRobot's ``info.json`` has no such field (``DatasetInfo.from_dict`` drops
+unknown keys), so it lives here.
 Writes are atomic (temp file + rename).
 """
 
@@ -81,6 +84,7 @@ class RecapMetadata:
 
     convention_version: str | None = None
     c_fail_coef: float | None = None
+    repo_id: str | None = None
     tasks: dict[int, TaskConstants] = field(default_factory=dict)
     episodes: dict[int, EpisodeInfo] = field(default_factory=dict)
     labels: dict[str, Any] | None = None
@@ -105,6 +109,8 @@ class RecapMetadata:
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
+        if self.repo_id is not None:
+            data["repo_id"] = self.repo_id
         if self.convention_version is not None:
             data["convention"] = {"version": self.convention_version, "c_fail_coef": self.c_fail_coef}
             data["tasks"] = {str(k): v.to_dict() for k, v in sorted(self.tasks.items())}
@@ -121,6 +127,7 @@ class RecapMetadata:
         return cls(
             convention_version=convention.get("version"),
             c_fail_coef=convention.get("c_fail_coef"),
+            repo_id=data.get("repo_id"),
             tasks={int(k): TaskConstants.from_dict(v) for k, v in (data.get("tasks") or {}).items()},
             episodes={int(k): EpisodeInfo.from_dict(v) for k, v in (data.get("episodes") or {}).items()},
             labels=data.get("labels"),

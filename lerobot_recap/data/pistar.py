@@ -20,12 +20,14 @@ v2.1 readers index episodes by position, so episodes are renumbered 0..N-1 in da
 0..total-1); where that changes anything the mapping is recorded in ``meta/recap.json``'s history.
 
 Videos: v3.0 packs many episodes into one mp4, v2.1 wants one mp4 per episode. Each episode's segment is cut out
-by copying its packets (no re-encoding) when it starts on a keyframe, which is how LeRobot writes v3.0 files
-(episodes are encoded one by one and concatenated). Otherwise, or with ``reencode_videos``, the segment is decoded
-and re-encoded with PyAV. Image datasets keep their images inside the parquet files, as v2.1 does.
+by copying its packets (no re-encoding) when it starts on a keyframe, which is how LeRobot writes v3.0 files (episodes are encoded one by one and concatenated). Otherwise, or with
+``reencode_videos``, the segment is decoded and re-encoded with PyAV using the encoder settings the dataset
+recorded for that video (codec, pixel format, GOP, CRF, preset). Image datasets keep their images inside the
+parquet files, as v2.1 does.
 
-The way back: LeRobot's ``convert_dataset_v21_to_v30`` turns the export into a v3.0 dataset again, and
-``lerobot-recap-annotate`` reads its string ``adv_ind`` and ``reward`` columns like any pistar/limb dataset.
+The way back: LeRobot's ``lerobot.scripts.convert_dataset_v21_to_v30`` turns the export into a v3.0 dataset again
+(in place: ``--root`` is the export's own folder), and ``lerobot-recap-annotate`` reads its string ``adv_ind`` and
+``reward`` columns like any pistar/limb dataset.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -61,6 +63,9 @@ from lerobot_recap.data.dataset_io import (
 )
 from lerobot_recap.data.metadata import load_recap_metadata, save_recap_metadata, write_json_atomic
 
+if TYPE_CHECKING:
+    from lerobot.datasets.utils import DatasetInfo
+
 logger = logging.getLogger(__name__)
 
 V21 = "v2.1"
@@ -78,8 +83,6 @@ PISTAR_FEATURES: dict[str, dict[str, Any]] = {
 }
 """The five columns as pistar declares them in ``info.json`` (``adv_ind`` as a string)."""
 
-VIDEO_ENCODERS = {"av1": "libsvtav1", "h264": "libx264", "hevc": "libx265"}
-"""Encoder used to re-encode a segment, by the source's codec (anything else: libsvtav1)."""
 
 
 @dataclass
@@ -116,15 +119,15 @@ def export_pistar(cfg: ExportPistarConfig, progress: bool = True) -> ExportSumma
     """Export ``cfg.root`` (annotated, v3.0) to ``cfg.output_root`` in the v2.1 layout, atomically."""
     source_root = resolve_dataset_root(cfg.repo_id, cfg.root)
     info = read_info(source_root)
-    missing = [name for name in C.RECAP_COLUMNS if name not in info["features"]]
+    missing = [name for name in C.RECAP_COLUMNS if name not in info.features]
     if missing:
         raise DatasetError(
             f"{source_root} lacks the RECAP column(s) {missing}: run lerobot-recap-annotate on it first and export "
             "the annotated copy"
         )
-    if info["features"][C.ADV_IND]["dtype"] != C.RECAP_FEATURES[C.ADV_IND]["dtype"]:
+    if info.features[C.ADV_IND]["dtype"] != C.RECAP_FEATURES[C.ADV_IND]["dtype"]:
         raise DatasetError(
-            f"{source_root} stores adv_ind as {info['features'][C.ADV_IND]['dtype']!r} (a pistar/limb dataset, not "
+            f"{source_root} stores adv_ind as {info.features[C.ADV_IND]['dtype']!r} (a pistar/limb dataset, not "
             "one annotated by this project): run lerobot-recap-annotate on it first and export the annotated copy"
         )
     output_root = Path(cfg.output_root) if cfg.output_root else source_root.with_name(source_root.name + "_pistar")
@@ -165,7 +168,7 @@ def _feature_kind(feature: dict[str, Any]) -> str:
 def _write_export(
     source_root: Path,
     tmp_root: Path,
-    info: dict[str, Any],
+    info: DatasetInfo,
     episodes: dict[str, list],
     episode_map: dict[int, int],
     cfg: ExportPistarConfig,
@@ -174,8 +177,8 @@ def _write_export(
     from lerobot.datasets.feature_utils import get_hf_features_from_features
     from tqdm import tqdm
 
-    chunks_size = int(info.get("chunks_size") or 1000)
-    features = {name: {k: v for k, v in ft.items() if k != "fps"} for name, ft in info["features"].items()}
+    chunks_size = info.chunks_size
+    features = {name: {k: v for k, v in ft.items() if k != "fps"} for name, ft in info.features.items()}
     features.update({name: dict(ft) for name, ft in PISTAR_FEATURES.items()})  # adv_ind: int64 code -> string
     # LeRobot compares shapes as tuples (`shape == (1,)` makes a scalar column); JSON gives lists.
     schema = get_hf_features_from_features({n: {**ft, "shape": tuple(ft["shape"])} for n, ft in features.items()}).arrow_schema
@@ -213,10 +216,10 @@ def _write_export(
                     stats[name] = {stat: episodes[key][row] for stat, key in zip(V21_STATS, keys, strict=True)}
             stats_jsonl.append({"episode_index": new_ep, "stats": stats})
             n_frames += end - start
-    if n_frames != info["total_frames"] or len(episodes_jsonl) != len(episode_map):
+    if n_frames != info.total_frames or len(episodes_jsonl) != len(episode_map):
         raise DatasetError(
             f"{source_root}: the data files hold {n_frames} frames of {len(episodes_jsonl)} episodes but info.json / "
-            f"meta/episodes declare {info['total_frames']} frames of {len(episode_map)} episodes"
+            f"meta/episodes declare {info.total_frames} frames of {len(episode_map)} episodes"
         )
     episodes_jsonl.sort(key=lambda row: row["episode_index"])
     stats_jsonl.sort(key=lambda row: row["episode_index"])
@@ -226,7 +229,7 @@ def _write_export(
     for key in video_keys:
         for row, source_ep in enumerate(tqdm(episodes["episode_index"], desc=f"cutting {key}", disable=not progress)):
             new_ep = episode_map[int(source_ep)]
-            src = source_root / info["video_path"].format(
+            src = source_root / info.video_path.format(
                 video_key=key,
                 chunk_index=episodes[f"videos/{key}/chunk_index"][row],
                 file_index=episodes[f"videos/{key}/file_index"][row],
@@ -237,9 +240,10 @@ def _write_export(
                 dst,
                 start_s=episodes[f"videos/{key}/from_timestamp"][row],
                 end_s=episodes[f"videos/{key}/to_timestamp"][row],
-                fps=info["fps"],
+                fps=info.fps,
                 n_frames=episodes_jsonl[new_ep]["length"],
                 reencode=cfg.reencode_videos,
+                video_info=info.features[key].get("info"),
             )
             copied += was_copied
             reencoded += not was_copied
@@ -309,7 +313,7 @@ def _v21_stats(values: np.ndarray) -> dict[str, list]:
 def _write_meta(
     source_root: Path,
     tmp_root: Path,
-    info: dict[str, Any],
+    info: DatasetInfo,
     features: dict[str, Any],
     episodes_jsonl: list[dict],
     stats_jsonl: list[dict],
@@ -326,21 +330,19 @@ def _write_meta(
     )
     v21_info = {
         "codebase_version": V21,
-        "robot_type": info.get("robot_type"),
+        "robot_type": info.robot_type,
         "total_episodes": n_episodes,
         "total_frames": sum(row["length"] for row in episodes_jsonl),
         "total_tasks": len(task_rows),
         "total_videos": n_episodes * len(video_keys),
         "total_chunks": (n_episodes - 1) // chunks_size + 1 if n_episodes else 0,
         "chunks_size": chunks_size,
-        "fps": info["fps"],
+        "fps": info.fps,
         "splits": {"train": f"0:{n_episodes}"},
         "data_path": V21_DATA_PATH,
         "video_path": V21_VIDEO_PATH if video_keys else None,
         "features": features,
     }
-    if "repo_id" in info:
-        v21_info["repo_id"] = info["repo_id"]
     write_json_atomic(tmp_root / "meta" / "info.json", v21_info)
     _write_jsonl(tmp_root / "meta" / "episodes.jsonl", episodes_jsonl)
     _write_jsonl(tmp_root / "meta" / "tasks.jsonl", task_rows)
@@ -355,44 +357,63 @@ def _write_jsonl(path: Path, rows: Iterable[dict]) -> None:
 
 
 def cut_video_segment(
-    src: Path, dst: Path, start_s: float, end_s: float, fps: float, n_frames: int, reencode: bool = False
+    src: Path,
+    dst: Path,
+    start_s: float,
+    end_s: float,
+    fps: float,
+    n_frames: int,
+    reencode: bool = False,
+    video_info: dict[str, Any] | None = None,
 ) -> bool:
     """Write the frames of ``src`` in [start_s, end_s) to ``dst`` with timestamps starting at 0.
 
-    Copies the packets when the segment starts on a keyframe (returns True), else decodes and re-encodes the
-    segment with PyAV (returns False). Raises if the segment does not hold ``n_frames`` frames.
+    Copies the segment's packets when they start on a keyframe and number ``n_frames`` (returns True), as in every
+    segment of a video LeRobot wrote. Otherwise, or with ``reencode``, decodes the segment and
+    re-encodes it (returns False) with the encoder settings the dataset recorded for the video (``video_info``, the
+    feature's ``info`` in ``info.json``: codec, pixel format, GOP, CRF, preset), LeRobot's defaults where absent.
+    Frames are matched to the segment with half a frame of tolerance. Raises if the segment does not hold
+    ``n_frames`` frames.
     """
     import av
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     half_frame = 0.5 / fps
+    start, end = start_s - half_frame, end_s - half_frame
     if not reencode:
         with av.open(str(src)) as container:
             stream = container.streams.video[0]
-            container.seek(int(max(start_s - half_frame, 0.0) / stream.time_base), stream=stream, backward=True)
-            packets = []
-            for packet in container.demux(stream):
-                if packet.pts is None:
-                    continue
-                t = float(packet.pts * stream.time_base)
-                if t >= end_s - half_frame:
-                    break
-                if t >= start_s - half_frame:
-                    packets.append(packet)
+            packets = _segment_packets(container, stream, start, end)
             if packets and packets[0].is_keyframe and len(packets) == n_frames:
                 _write_packets(stream, packets, dst)
                 return True
         logger.info("%s: segment [%.3f, %.3f) does not start on a keyframe, re-encoding it", src, start_s, end_s)
-    written = _reencode_segment(src, dst, start_s, end_s, fps, half_frame)
+    written = _reencode_segment(src, dst, start, end, fps, video_info)
     if written != n_frames:
         raise DatasetError(f"{src}: the segment [{start_s:.3f}, {end_s:.3f}) s holds {written} frames, expected {n_frames}")
     return False
 
 
-def _write_packets(stream, packets: list, dst: Path) -> None:
+def _segment_packets(container: Any, stream: Any, start: float, end: float) -> list:
+    """The packets shown in [start, end), in the order the demuxer returns them (stops at the first shown later)."""
+    container.seek(int(max(start, 0.0) / stream.time_base), stream=stream, backward=True)
+    packets = []
+    for packet in container.demux(stream):
+        if packet.pts is None:  # the demuxer's flush packet
+            continue
+        shown_at = float(packet.pts * stream.time_base)
+        if shown_at >= end:
+            break
+        if shown_at >= start:
+            packets.append(packet)
+    return packets
+
+
+def _write_packets(stream: Any, packets: list, dst: Path) -> None:
+    """Mux ``packets`` (one stream, decode order) into ``dst``, shifted so that the first frame shown is at t=0."""
     import av
 
-    offset = packets[0].pts
+    offset = min(packet.pts for packet in packets)
     with av.open(str(dst), mode="w", options={"movflags": "faststart"}) as out:
         out_stream = out.add_stream_from_template(template=stream, opaque=True)
         out_stream.time_base = stream.time_base
@@ -403,26 +424,39 @@ def _write_packets(stream, packets: list, dst: Path) -> None:
             out.mux(packet)
 
 
-def _reencode_segment(src: Path, dst: Path, start_s: float, end_s: float, fps: float, half_frame: float) -> int:
-    import av
+def _reencode_segment(src: Path, dst: Path, start: float, end: float, fps: float, video_info: dict[str, Any] | None) -> int:
+    """Decode the frames of ``src`` shown in [start, end) and encode them into ``dst`` as the dataset encodes videos.
 
+    The encoder is LeRobot's ``VideoEncoderConfig`` rebuilt from the feature's recorded ``info`` (its codec, pixel
+    format, GOP, CRF and preset), not FFmpeg's built-in defaults for the codec, which differ from what LeRobot
+    writes (libsvtav1's are preset 8, a 161-frame GOP and CRF 35 where LeRobot records preset 12, GOP 2 and CRF 30).
+    Returns the number of frames written.
+    """
+    import av
+    from lerobot.configs.video import encoder_config_from_video_info
+
+    try:
+        encoder = encoder_config_from_video_info(video_info)
+    except ValueError as err:  # e.g. a hardware encoder the recording machine had and this one lacks
+        raise DatasetError(f"{src}: cannot re-encode a segment with the dataset's recorded encoder settings ({err})") from err
     with av.open(str(src)) as container:
         stream = container.streams.video[0]
-        encoder = VIDEO_ENCODERS.get(stream.codec_context.codec.canonical_name if stream.codec_context.codec else "", "libsvtav1")
-        container.seek(int(max(start_s - 1.0, 0.0) / stream.time_base), stream=stream, backward=True)
+        container.seek(int(max(start - 1.0, 0.0) / stream.time_base), stream=stream, backward=True)
         written = 0
         with av.open(str(dst), mode="w", options={"movflags": "faststart"}) as out:
-            out_stream = out.add_stream(encoder, rate=Fraction(fps).limit_denominator(1001))
+            out_stream = out.add_stream(
+                encoder.vcodec, rate=Fraction(fps).limit_denominator(1001), options=encoder.get_codec_options(as_strings=True)
+            )
             out_stream.width, out_stream.height = stream.codec_context.width, stream.codec_context.height
-            out_stream.pix_fmt = "yuv420p"
+            out_stream.pix_fmt = encoder.pix_fmt
             out_stream.time_base = Fraction(1, int(round(fps)))
             for frame in container.decode(stream):
                 t = float(frame.pts * stream.time_base)
-                if t < start_s - half_frame:
+                if t < start:
                     continue
-                if t >= end_s - half_frame:
+                if t >= end:
                     break
-                image = frame.reformat(format="yuv420p")
+                image = frame.reformat(format=encoder.pix_fmt)
                 image.pts = written
                 image.time_base = out_stream.time_base
                 for packet in out_stream.encode(image):

@@ -301,18 +301,26 @@ def format_summary(results: list[EpisodeResult]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    """Console entry point of ``lerobot-recap-generate``."""
-    import draccus
-
+def generate(cfg: GenerateConfig) -> list[EpisodeResult]:
+    """Record the dataset and print its summary: what ``lerobot-recap-generate`` runs once its arguments are parsed."""
     from datasets.utils.logging import disable_progress_bar
 
-    cfg = draccus.parse(config_class=GenerateConfig)
+    cfg.validate()  # before the env and LeRobot's writer load
     disable_progress_bar()  # one tqdm bar over episodes instead of one per saved episode
     results = generate_dataset(cfg)
     print(format_summary(results))
     print(f"dataset written to {cfg.output_dir} (repo_id {cfg.repo_id}); outcomes and sources in meta/recap.json")
     print(json.dumps({"episodes": len(results), "frames": sum(r.length for r in results)}))
+    return results
+
+
+def main() -> None:
+    """Console entry point of ``lerobot-recap-generate``."""
+    import draccus
+
+    from lerobot_recap.scripts.cli import run_cli
+
+    run_cli(lambda: generate(draccus.parse(config_class=GenerateConfig)), "lerobot-recap-generate")
 
 
 if __name__ == "__main__":

@@ -12,11 +12,11 @@ parquet files.
 
     lerobot-recap-export-pistar --root=~/data/yam_round1_recap --output_root=~/data/yam_round1_pistar
 
-Back to v3.0 (e.g. after pistar relabelled ``adv_ind``): LeRobot's converter works in place on ``<root>/<repo-id>``,
-so for an export at ``~/data/yam_round1_pistar`` run ``python -m lerobot.scripts.convert_dataset_v21_to_v30
---repo-id=yam_round1_pistar --root=~/data --push-to-hub=false`` (the v2.1 original is kept as
-``yam_round1_pistar_old``); ``lerobot-recap-annotate`` then reads the pistar columns (outcome: reward on the last
-frame; intervention: the column).
+Back to v3.0 (e.g. after pistar relabelled ``adv_ind``): LeRobot's converter works in place on the folder given as
+``--root``, so for an export at ``~/data/yam_round1_pistar`` run ``python -m lerobot.scripts.convert_dataset_v21_to_v30
+--repo-id=local/yam_round1_pistar --root=~/data/yam_round1_pistar --push-to-hub=false`` (the v2.1 original is kept
+as ``~/data/yam_round1_pistar_old``); ``lerobot-recap-annotate`` then reads the pistar columns (outcome: reward on
+the last frame; intervention: the column).
 """
 
 import logging
@@ -24,8 +24,8 @@ import logging
 from lerobot.configs import parser
 from lerobot.utils.utils import init_logging
 
-from lerobot_recap.data.dataset_io import DatasetError
 from lerobot_recap.data.pistar import ExportPistarConfig, export_pistar
+from lerobot_recap.scripts.cli import run_cli
 
 
 @parser.wrap()
@@ -44,11 +44,7 @@ def export(cfg: ExportPistarConfig) -> None:
 
 def main() -> None:
     init_logging()
-    try:
-        export()
-    except DatasetError as err:
-        logging.error("lerobot-recap-export-pistar: %s", err)
-        raise SystemExit(2) from None
+    run_cli(export, "lerobot-recap-export-pistar")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from lerobot_recap.data.dataset_io import DatasetError, read_frame_columns
 from lerobot_recap.data.metadata import load_recap_metadata
 from lerobot_recap.data.synthetic import SyntheticDatasetSpec, random_episodes
 from tests.conftest import cli_env, tree_digest
+from tests.data.stats_check import assert_stats_describe_columns
 
 
 def _columns(root: Path) -> dict[str, np.ndarray]:
@@ -65,6 +66,36 @@ def test_annotate_writes_the_five_columns_into_a_copy(make_dataset, demo_episode
         assert info["features"][name]["dtype"] == C.RECAP_FEATURES[name]["dtype"]
         assert stats[name]["count"] == [24]
     assert stats[C.VALUE_LABEL]["max"] == [0.0]
+
+
+def test_annotate_writes_stats_of_every_column_it_writes(make_dataset, tmp_path):
+    """stats.json and the per-episode stats of meta/episodes describe the five columns (and a stripped state)."""
+    source = make_dataset("dim", episodes=random_episodes(7, seed=9), intervention_as="state_dim")
+    out = annotate_dataset(
+        AnnotateConfig(root=source, output_root=tmp_path / "out", intervention="observation.state:intervention"),
+        progress=False,
+    ).output_root
+    assert_stats_describe_columns(out, [*C.RECAP_COLUMNS, "observation.state"])
+
+
+def test_info_json_is_a_lerobot_dataset_info_and_the_repo_id_is_in_recap_json(make_dataset, demo_episodes, tmp_path):
+    """LeRobot 0.6 reads info.json as a DatasetInfo, which drops (and warns about) unknown keys: annotate adds none."""
+    import copy
+    import dataclasses
+
+    from lerobot.datasets.utils import DatasetInfo
+
+    source = make_dataset("src", episodes=demo_episodes)
+    out = annotate_dataset(
+        AnnotateConfig(root=source, output_root=tmp_path / "out", output_repo_id="me/round1_recap"), progress=False
+    ).output_root
+    info = json.loads((out / "meta/info.json").read_text())
+    assert set(info) <= {f.name for f in dataclasses.fields(DatasetInfo)}
+    assert DatasetInfo.from_dict(copy.deepcopy(info)).to_dict() == info
+    assert load_recap_metadata(out).repo_id == "me/round1_recap"
+    # Without --output_repo_id: the source's repo id with a suffix, recorded for the next transform to build on.
+    again = annotate_dataset(AnnotateConfig(root=out, output_root=tmp_path / "again"), progress=False).output_root
+    assert load_recap_metadata(again).repo_id == "me/round1_recap_recap"
 
 
 def test_annotated_dataset_loads_in_lerobot_and_batches(make_dataset, demo_episodes, tmp_path):

@@ -137,7 +137,8 @@ def test_a_v21_dataset_is_refused_with_the_converter_named(make_dataset, tmp_pat
     """pistar's own collectors write v2.1: annotate points to LeRobot's converter and writes nothing."""
     annotated = _annotated(make_dataset, tmp_path)
     exported = export_pistar(ExportPistarConfig(root=annotated, output_root=tmp_path / "v21"), progress=False).output_root
-    converter = f"convert_dataset_v21_to_v30 --repo-id=v21 --root={tmp_path} --push-to-hub=false"
+    # LeRobot 0.6's converter takes the dataset folder itself as --root (0.4's took its parent).
+    converter = f"convert_dataset_v21_to_v30 --repo-id=local/v21 --root={exported} --push-to-hub=false"
     with pytest.raises(DatasetError, match=r"v2\.1 dataset.*" + re.escape(converter)):
         annotate_dataset(AnnotateConfig(root=exported, output_root=tmp_path / "again"), progress=False)
     assert not (tmp_path / "again").exists()
@@ -236,7 +237,10 @@ def test_export_cuts_one_video_per_episode_without_reencoding(make_dataset, tmp_
             exported_packets += [bytes(p) for p in container.demux(container.streams.video[0]) if p.size]
     assert exported_packets == source_packets, "the segments are the source's packets, not a re-encode"
 
-    # Forced re-encoding (the fallback for segments that do not start on a keyframe) keeps every frame.
+    # Forced re-encoding (the fallback for segments that do not start on a keyframe) keeps every frame, and encodes
+    # as the dataset recorded its videos (LeRobot's codec, GOP 2), not with the codec's FFmpeg defaults.
+    recorded = json.loads((annotated / "meta/info.json").read_text())["features"]["observation.images.top"]["info"]
+    assert (recorded["video.codec"], recorded["video.g"]) == ("av1", 2)
     forced = export_pistar(
         ExportPistarConfig(root=annotated, output_root=tmp_path / "reencoded", reencode_videos=True), progress=False
     )
@@ -245,6 +249,11 @@ def test_export_cuts_one_video_per_episode_without_reencoding(make_dataset, tmp_
         path = forced.output_root / info["video_path"].format(
             episode_chunk=0, video_key="observation.images.top", episode_index=row["episode_index"]
         )
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            assert stream.codec_context.codec.canonical_name == "av1"
+            keyframes = [p.is_keyframe for p in container.demux(stream) if p.size]
+        assert keyframes == [i % 2 == 0 for i in range(row["length"])], "one keyframe every 2 frames, as recorded"
         with av.open(str(path)) as container:
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[0])]
         assert len(frames) == row["length"] and frames[0].shape == (32, 32, 3)
@@ -264,10 +273,12 @@ def test_export_round_trips_through_lerobots_v21_to_v30_converter(make_dataset, 
 
     annotated = _annotated(make_dataset, tmp_path, episodes=random_episodes(5, seed=7), use_videos=True, image_size=(32, 32))
     exported = export_pistar(ExportPistarConfig(root=annotated, output_root=tmp_path / "pistar"), progress=False).output_root
-    workdir = tmp_path / "convert"
-    shutil.copytree(exported, workdir / "local" / "rt")
-    convert_dataset(repo_id="local/rt", root=str(workdir), push_to_hub=False)
-    converted = workdir / "local" / "rt"
+    converted = tmp_path / "rt"
+    shutil.copytree(exported, converted)
+    # In place, as the converter command that annotate prints for a v2.1 dataset says (--root is the dataset folder).
+    convert_dataset(repo_id="local/rt", root=str(converted), push_to_hub=False)
+    assert json.loads((converted / "meta/info.json").read_text())["codebase_version"] == "v3.0"
+    assert json.loads((tmp_path / "rt_old/meta/info.json").read_text())["codebase_version"] == "v2.1"
 
     dataset = LeRobotDataset("local/rt", root=converted, video_backend="pyav")
     original = LeRobotDataset("local/src", root=annotated, video_backend="pyav")

@@ -84,3 +84,11 @@ def test_conversion_refuses_to_overwrite_and_other_policies(tmp_path):
         capture_output=True, text=True, env=cli_env(), timeout=300,
     )
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "has no config.json" in bad.stderr
+
+
+def test_label_refuses_a_01_value_checkpoint_with_the_conversion_command(tmp_path):
+    from lerobot_recap.data.dataset_io import DatasetError
+    from lerobot_recap.policies.recap_value.inference_recap_value import load_value_config
+
+    with pytest.raises(DatasetError, match="convert it with `lerobot-recap-convert-checkpoint"):
+        load_value_config(VALUE)

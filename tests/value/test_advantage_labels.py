@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from lerobot_recap.data import contract as C
 from lerobot_recap.data import recap_math
-from lerobot_recap.scripts.lerobot_recap_label import compute_labels
+from lerobot_recap.data.label import compute_labels
 
 
 def reference_advantages(reward, value, episode, n_steps):

@@ -12,8 +12,10 @@ from lerobot_recap.data import contract as C
 from lerobot_recap.data import recap_math
 from lerobot_recap.data.dataset_io import DatasetError, read_frame_columns
 from lerobot_recap.data.metadata import load_recap_metadata
-from lerobot_recap.scripts.lerobot_recap_label import LabelConfig, file_sha256, label_dataset
+from lerobot_recap.data.label import LabelConfig, label_dataset
+from lerobot_recap.policies.recap_value.inference_recap_value import file_sha256
 from tests.conftest import tree_digest
+from tests.data.stats_check import assert_stats_describe_columns
 from tests.value.conftest import build_annotated
 
 COLUMNS = ["index", "episode_index", "task_index", C.INTERVENTION, C.REWARD_LABEL, C.VALUE_LABEL, C.ADV_IND, C.ADVANTAGE, C.VALUE]
@@ -65,8 +67,8 @@ def test_label_writes_columns_provenance_and_plots(labeled, tiny_checkpoint):
 
     info = json.loads((out / "meta" / "info.json").read_text())
     assert info["features"][C.ADVANTAGE]["dtype"] == "float32"
-    stats = json.loads((out / "meta" / "stats.json").read_text())
-    assert {C.ADV_IND, C.ADVANTAGE, C.VALUE} <= set(stats)
+    assert_stats_describe_columns(out, [C.ADV_IND, C.ADVANTAGE, C.VALUE])
+    assert load_recap_metadata(out).repo_id == "raw_recap_labeled"  # LeRobot's info.json keeps no repo id
 
     names = sorted(p.name for p in summary.plots)
     assert names == ["advantage_histogram.png", "episode_curves.png", "episode_positive_rate.png", "value_vs_progress.png"]

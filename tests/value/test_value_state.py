@@ -1,4 +1,4 @@
-"""recap_value with the optional state input (--policy.use_state): the model, its processors, the checkpoint, label."""
+"""recap_value with the optional state input (--policy.state_token): the model, its processors, the checkpoint, label."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _far_stats(dim: int) -> dict:
 
 def _state_model(root, seed=0):
     torch.manual_seed(seed)
-    policy = make_tiny_policy(root, use_state=True, val_fraction=0.0, head_dropout=0.0)
+    policy = make_tiny_policy(root, state_token=True, val_fraction=0.0, head_dropout=0.0)
     # Random small weights give near-uniform bins (V ~ -0.5 whatever the input): sharpen the projection and the
     # head's output layer so that a change of input visibly moves V.
     with torch.no_grad():
@@ -44,11 +44,11 @@ def _state_model(root, seed=0):
 def test_state_off_keeps_the_model_and_ignores_the_state(annotated_root):
     torch.manual_seed(0)
     off = make_tiny_policy(annotated_root, val_fraction=0.0).eval()
-    on = make_tiny_policy(annotated_root, use_state=True, val_fraction=0.0)
+    on = make_tiny_policy(annotated_root, state_token=True, val_fraction=0.0)
     off_names = set(off.state_dict())
     assert set(on.state_dict()) == off_names | STATE_PARAMS
     assert not any("state" in name for name in off_names)
-    assert off.config.use_state is False
+    assert off.config.state_token is False
 
     batch = _raw_batch(annotated_root)
     preprocessor, _ = make_recap_value_pre_post_processors(off.config)
@@ -74,7 +74,7 @@ def test_state_on_changes_the_value_and_trains_the_projection(annotated_root):
 
 
 def test_preprocessor_z_scores_the_state(annotated_root):
-    policy = make_tiny_policy(annotated_root, use_state=True)
+    policy = make_tiny_policy(annotated_root, state_token=True)
     preprocessor, _ = make_recap_value_pre_post_processors(policy.config, dataset_stats=_far_stats(6))
     batch = _raw_batch(annotated_root)
     out = preprocessor(batch)
@@ -82,7 +82,7 @@ def test_preprocessor_z_scores_the_state(annotated_root):
 
 
 def test_state_model_refuses_to_run_without_stats(annotated_root):
-    policy = make_tiny_policy(annotated_root, use_state=True)
+    policy = make_tiny_policy(annotated_root, state_token=True)
     with pytest.raises(ValueError, match="observation.state stats"):
         make_recap_value_pre_post_processors(policy.config)
 
@@ -96,20 +96,20 @@ def test_state_of_another_size_is_refused_clearly(annotated_root):
         policy.predict_value(batch)
 
 
-def test_use_state_needs_a_state_feature(annotated_root):
+def test_state_token_needs_a_state_feature(annotated_root):
     from lerobot.configs.types import FeatureType, PolicyFeature
 
     from lerobot_recap.policies.recap_value.configuration_recap_value import RecapValueConfig
 
-    config = RecapValueConfig(size="tiny", use_state=True)
+    config = RecapValueConfig(size="tiny", state_token=True)
     config.input_features = {"observation.images.top": PolicyFeature(type=FeatureType.VISUAL, shape=(3, 16, 16))}
-    with pytest.raises(ValueError, match="use_state=false"):
+    with pytest.raises(ValueError, match="state_token=false"):
         config.validate_features()
 
 
 def test_lora_keeps_the_state_projection_trainable(annotated_root):
     pytest.importorskip("peft")
-    policy = make_tiny_policy(annotated_root, use_state=True, val_fraction=0.0)
+    policy = make_tiny_policy(annotated_root, state_token=True, val_fraction=0.0)
     wrapped = policy.wrap_with_peft(peft_cli_overrides={"method_type": "LORA", "r": 4})
     trainable = [n for n, p in wrapped.named_parameters() if p.requires_grad]
     assert any("state_projection" in n for n in trainable)
@@ -118,7 +118,7 @@ def test_lora_keeps_the_state_projection_trainable(annotated_root):
 
 @pytest.fixture(scope="module")
 def state_checkpoint(annotated_root, tmp_path_factory):
-    """A use_state checkpoint saved as lerobot-train saves one: the model plus its pre/post-processors."""
+    """A state_token checkpoint saved as lerobot-train saves one: the model plus its pre/post-processors."""
     policy = _state_model(annotated_root)
     preprocessor, postprocessor = make_recap_value_pre_post_processors(policy.config, dataset_stats=_far_stats(6))
     path = tmp_path_factory.mktemp("state_ckpt") / "pretrained_model"
@@ -139,12 +139,12 @@ def _stock_values(checkpoint, batch):
 
 def test_state_checkpoint_round_trip(annotated_root, state_checkpoint):
     saved = json.loads((state_checkpoint / "config.json").read_text())
-    assert saved["use_state"] is True
+    assert saved["state_token"] is True
     assert saved["input_features"][OBS_STATE]["shape"] == [6]
 
     batch = _raw_batch(annotated_root)
     reloaded, stock = _stock_values(state_checkpoint, batch)
-    assert reloaded.config.use_state and set(reloaded.state_dict()) >= STATE_PARAMS
+    assert reloaded.config.state_token and set(reloaded.state_dict()) >= STATE_PARAMS
     # The factory rebuilt from the checkpoint's config alone (what lerobot-recap-label does) finds the saved stats.
     reloaded.config.pretrained_path = state_checkpoint
     rebuilt, _ = make_recap_value_pre_post_processors(reloaded.config)
@@ -161,7 +161,7 @@ def test_label_with_a_state_checkpoint_uses_its_saved_stats(annotated_root, stat
 
     from lerobot_recap.data import contract as C
     from lerobot_recap.data.dataset_io import read_frame_columns
-    from lerobot_recap.scripts.lerobot_recap_label import LabelConfig, label_dataset
+    from lerobot_recap.data.label import LabelConfig, label_dataset
 
     label_dataset(
         LabelConfig(root=annotated_root, value_path=str(state_checkpoint), output_root=tmp_path / "labeled",
@@ -180,12 +180,12 @@ def test_label_with_a_state_checkpoint_uses_its_saved_stats(annotated_root, stat
     assert (raw - stock).abs().max() > 1e-4
 
 
-def test_checkpoint_from_before_use_state_still_loads(annotated_root, tiny_checkpoint, tmp_path):
+def test_checkpoint_from_before_state_token_still_loads(annotated_root, tiny_checkpoint, tmp_path):
     old = tmp_path / "old"
     shutil.copytree(tiny_checkpoint, old)
     config = json.loads((old / "config.json").read_text())
-    config.pop("use_state")
+    config.pop("state_token")
     (old / "config.json").write_text(json.dumps(config))
     reloaded = RecapValuePolicy.from_pretrained(old)
-    assert reloaded.config.use_state is False
+    assert reloaded.config.state_token is False
     assert not any("state" in name for name in reloaded.state_dict())

@@ -1,4 +1,4 @@
-"""PNG plots of a ``lerobot-recap-label`` run (matplotlib, headless).
+"""PNG plots of the labels of RECAP stage 5 (``lerobot-recap-label``; matplotlib, headless).
 
 * ``advantage_histogram.png``: the advantage distribution per task with its threshold.
 * ``value_vs_progress.png``: V against normalized progress t/(T-1), success and failure episodes apart.
@@ -9,16 +9,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lerobot_recap.data import contract as C
 from lerobot_recap.data import recap_math
+from lerobot_recap.data.metadata import RecapMetadata
 
 OUTCOME_COLORS = {C.Outcome.SUCCESS: "tab:green", C.Outcome.FAILURE: "tab:red", C.Outcome.UNKNOWN: "tab:gray"}
 
 
-def _pyplot():
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,12 +29,12 @@ def _pyplot():
     return plt
 
 
-def _outcome(recap_meta, episode: int) -> C.Outcome:
+def _outcome(recap_meta: RecapMetadata, episode: int) -> C.Outcome:
     info = recap_meta.episodes.get(int(episode))
     return info.outcome if info is not None else C.Outcome.UNKNOWN
 
 
-def _task_name(recap_meta, task: int) -> str:
+def _task_name(recap_meta: RecapMetadata, task: int) -> str:
     constants = recap_meta.tasks.get(int(task))
     return constants.task if constants is not None else f"task {task}"
 
@@ -51,7 +53,7 @@ def write_label_plots(
     advantage: np.ndarray,
     indicator: np.ndarray,
     thresholds: dict[int, float],
-    recap_meta,
+    recap_meta: RecapMetadata,
     max_episodes: int = 6,
 ) -> list[Path]:
     """Write the four plots into ``plots_dir``; returns their paths."""
@@ -127,7 +129,7 @@ def write_label_plots(
     return written
 
 
-def _save(fig, path: Path, plt) -> Path:
+def _save(fig: Any, path: Path, plt: Any) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
