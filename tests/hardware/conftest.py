@@ -1,5 +1,6 @@
 """Fixtures for the YAM hardware-path tests (no hardware: sim backend, python-can's virtual bus, loopback ZMQ)."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,16 @@ import pytest
 import lerobot_recap  # noqa: F401  (registers the config classes)
 from lerobot_recap.cameras import SimCameraConfig
 from lerobot_recap.robots.yam_bimanual import YamBimanualConfig
+
+
+def wait_for(predicate, timeout_s: float = 3.0) -> bool:
+    """Poll ``predicate`` until it holds (True) or ``timeout_s`` passes (False)."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def small_cameras(**top_overrides) -> dict:

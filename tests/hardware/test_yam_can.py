@@ -23,6 +23,7 @@ from lerobot_recap.motors.yam.damiao import (
 from lerobot_recap.motors.yam.damiao_virtual import VirtualDamiaoArm
 from lerobot_recap.motors.yam.tables import YAM_MOTOR_TYPES
 from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import YamArmConfig
+from tests.hardware.conftest import wait_for
 
 pytest.importorskip("can")
 
@@ -42,15 +43,6 @@ def make_arm(ch: str, **overrides) -> CanArm:
     )
     kwargs.update(overrides)
     return CanArm(**kwargs)
-
-
-def wait_for(predicate, timeout_s: float = 3.0) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_mit_frame_known_vector():

@@ -20,6 +20,7 @@ from lerobot_recap.motors.yam.teaching_handle import HandleCodec
 from lerobot_recap.teleoperators.yam_bimanual_leader import YamBimanualLeaderConfig
 from lerobot_recap.teleoperators.yam_bimanual_leader.config_yam_bimanual_leader import YamLeaderArmConfig
 from test_yam_zmq import free_port_pair  # tests/hardware is on sys.path (no __init__.py: pytest's rootdir import)
+from tests.hardware.conftest import wait_for
 
 pytest.importorskip("can")
 pytest.importorskip("zmq")
@@ -34,15 +35,6 @@ TORQUE_QUANTUM = 2 * 28.0 / 4095
 
 def channel() -> str:
     return f"yam-leader-{uuid.uuid4().hex[:8]}"
-
-
-def wait_for(predicate, timeout_s: float = 3.0) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def write_leader_calibration(leader, zero: dict[str, np.ndarray] | None = None) -> None:

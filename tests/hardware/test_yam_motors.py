@@ -10,7 +10,6 @@ import ast
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 from lerobot_recap.motors.yam import damiao
 from lerobot_recap.motors.yam.damiao_virtual import VirtualDamiaoArm
 from lerobot_recap.motors.yam.tables import ARM_JOINTS, FEEDBACK_ID_OFFSET, YAM_MOTOR_TYPES
+from tests.hardware.conftest import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOME = np.array([0.1, 0.5, 0.6, -0.2, 0.3, 0.0, 1.5])
@@ -125,15 +125,6 @@ def test_yam_motors_are_lerobot_motor_descriptions():
     assert [(m.id, m.recv_id, m.motor_type_str) for m in motors.values()] == [
         (i + 1, i + 1 + FEEDBACK_ID_OFFSET, model) for i, model in enumerate(YAM_MOTOR_TYPES[:6])
     ]
-
-
-def wait_for(predicate, timeout_s: float = 3.0) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_lerobots_damiao_bus_drives_the_simulated_yam_motors():

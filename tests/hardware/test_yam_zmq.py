@@ -13,6 +13,7 @@ from lerobot_recap.motors.yam.arm import ArmFaultError
 from lerobot_recap.motors.yam.server import YamArmServer, YamServerConfig
 from lerobot_recap.motors.yam.zmq_arm import ProtocolError, ZmqArm, decode, encode
 from lerobot_recap.robots.yam_bimanual.config_yam_bimanual import YamArmConfig
+from tests.hardware.conftest import wait_for
 
 zmq = pytest.importorskip("zmq")
 pytest.importorskip("msgpack")
@@ -43,15 +44,6 @@ class RunningServer:
     def __exit__(self, *exc) -> None:
         self.server.stop()
         self.thread.join(timeout=5)
-
-
-def wait_for(predicate, timeout_s: float = 3.0) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 @pytest.mark.parametrize("encoding", ["msgpack", "json"])
