@@ -45,7 +45,7 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 def venv_script(name: str) -> str:
     """A console script installed beside the running interpreter (the stock LeRobot CLIs, ours)."""
-    from lerobot_recap.scripts.lerobot_recap_pipeline import console_script
+    from lerobot_recap.pipeline.runner import console_script
 
     return console_script(name)
 

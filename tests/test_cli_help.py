@@ -20,7 +20,7 @@ CLI_CONFIGS = [
     "lerobot_recap.data.annotate:AnnotateConfig",
     "lerobot_recap.data.pistar:ExportPistarConfig",
     "lerobot_recap.data.label:LabelConfig",
-    "lerobot_recap.scripts.lerobot_recap_pipeline:PipelineConfig",
+    "lerobot_recap.pipeline.runner:PipelineConfig",
     "lerobot_recap.envs.generate:GenerateConfig",
     "lerobot_recap.motors.yam.server:YamServerConfig",
     "lerobot_recap.scripts.lerobot_recap_convert_checkpoint:ConvertCheckpointConfig",

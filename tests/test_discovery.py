@@ -93,6 +93,24 @@ def test_wheel_install_is_what_gets_imported(fresh_venv):
 
 
 @pytest.mark.slow
+def test_installing_into_a_lerobot_environment_leaves_lerobot_as_it_is(fresh_venv):
+    """The fresh venv already has this environment's LeRobot 0.6.1; installing the wheels adds only this project."""
+    code = """
+import importlib.metadata as md, sysconfig
+from pathlib import Path
+own = Path(sysconfig.get_paths()['purelib'])
+print('lerobot', md.version('lerobot'))
+print('installed', sorted(p.name.split('-')[0].lower() for p in own.glob('*.dist-info')))
+"""
+    result = _run([str(fresh_venv / "bin" / "python"), "-c", code], cwd=fresh_venv.parent)
+    assert result.returncode == 0, result.stderr
+    from importlib.metadata import version
+
+    assert f"lerobot {version('lerobot')}" in result.stdout and version("lerobot").startswith("0.6.")
+    assert "installed ['lerobot_policy_recap', 'lerobot_recap']" in result.stdout, result.stdout
+
+
+@pytest.mark.slow
 def test_stock_register_third_party_plugins_resolves_every_type(fresh_venv):
     code = """
 from lerobot.utils.import_utils import register_third_party_plugins

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lerobot_recap.scripts.lerobot_recap_pipeline import PipelineConfig
-from lerobot_recap.scripts.pipeline_plan import finetune_name, finetune_seed_of
-from lerobot_recap.scripts.pipeline_report import evaluation_table, success_summary
+from lerobot_recap.pipeline.runner import PipelineConfig
+from lerobot_recap.pipeline.plan import finetune_name, finetune_seed_of
+from lerobot_recap.pipeline.report import evaluation_table, success_summary
 
 
 def test_full_repeats_each_fine_tune_once_per_eval_seed(tmp_path):
@@ -39,7 +39,7 @@ def test_evaluation_table_shows_each_seed_rate():
 
 
 def test_success_plot_draws_each_seed_rate(tmp_path):
-    from lerobot_recap.scripts.pipeline_report import plot_success_rates
+    from lerobot_recap.pipeline.report import plot_success_rates
 
     evaluation = {
         name: {**success_summary([True] * k + [False] * (6 - k)), "per_seed": {1000: k / 6, 2000: (k - 1) / 6}}
@@ -51,8 +51,8 @@ def test_success_plot_draws_each_seed_rate(tmp_path):
 
 def test_every_training_run_gets_its_curve_seed_replicates_included(tmp_path):
     """The report draws what the plan trains: stage 2, each fine-tune for each training seed, the value model."""
-    from lerobot_recap.scripts.pipeline_plan import training_runs
-    from lerobot_recap.scripts.pipeline_report import plot_training_curves, training_curve
+    from lerobot_recap.pipeline.plan import training_runs
+    from lerobot_recap.pipeline.report import plot_training_curves, training_curve
 
     cfg = PipelineConfig(output_dir=tmp_path, full=True, sft_steps=100, finetune_steps=40, value_steps=20)
     runs = training_runs(cfg)
@@ -75,11 +75,11 @@ def test_the_pipeline_and_its_report_share_one_plan_not_each_other():
     import ast
     import inspect
 
-    from lerobot_recap.scripts import pipeline_report
+    from lerobot_recap.pipeline import report as pipeline_report
 
     imported = {
         node.module for node in ast.walk(ast.parse(inspect.getsource(pipeline_report)))
         if isinstance(node, ast.ImportFrom)
     }
-    assert "lerobot_recap.scripts.lerobot_recap_pipeline" not in imported
-    assert "lerobot_recap.scripts.pipeline_plan" in imported
+    assert not {"lerobot_recap.pipeline.runner", "lerobot_recap.scripts.lerobot_recap_pipeline"} & imported
+    assert "lerobot_recap.pipeline.plan" in imported

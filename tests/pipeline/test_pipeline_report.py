@@ -6,7 +6,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lerobot_recap.scripts.pipeline_report import read_successes, success_summary, training_curve, wilson_interval
+from lerobot_recap.pipeline.report import read_successes, success_summary, training_curve, wilson_interval
 
 
 @given(st.integers(min_value=1, max_value=500), st.data())
@@ -61,7 +61,7 @@ def test_training_curve_uses_exact_steps_when_the_log_interval_is_known(tmp_path
 
 @given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=200))
 def test_mean_summary_interval_contains_the_mean(values):
-    from lerobot_recap.scripts.pipeline_report import mean_summary
+    from lerobot_recap.pipeline.report import mean_summary
 
     summary = mean_summary(values)
     assert 0.0 <= summary["ci95"][0] <= summary["mean"] + 1e-12
@@ -69,7 +69,7 @@ def test_mean_summary_interval_contains_the_mean(values):
 
 
 def test_read_progress_from_eval_info(tmp_path):
-    from lerobot_recap.scripts.pipeline_report import read_progress
+    from lerobot_recap.pipeline.report import read_progress
 
     info = {"per_task": [{"metrics": {"sum_rewards": [0.25, 1.0], "successes": [False, True]}}]}
     (tmp_path / "eval_info.json").write_text(json.dumps(info))

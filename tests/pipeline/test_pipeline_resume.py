@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from lerobot_recap.scripts.lerobot_recap_pipeline import Pipeline, PipelineConfig
+from lerobot_recap.pipeline.runner import Pipeline, PipelineConfig
 
 
 def _stage(pipeline: Pipeline, name: str, tag: str) -> None:

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lerobot_recap.scripts.pipeline_plan import VARIANTS_BY_NAME, TrainingRun, training_runs
+from lerobot_recap.pipeline.plan import VARIANTS_BY_NAME, TrainingRun, training_runs
 
 _TRAIN_LINE = re.compile(r"step:(?P<step>[\d.]+[KMB]?) .*?loss:(?P<loss>[-\d.e]+)")
 _SUFFIX = {"": 1, "K": 1_000, "M": 1_000_000, "B": 1_000_000_000}

@@ -1,0 +1,350 @@
+"""The pipeline behind ``lerobot-recap-pipeline``: every RECAP stage through its stock entry point, a live stage
+table and a report.
+
+With no arguments the command runs the embedded default on CPU: it generates the simulated hand-over dataset
+(`lerobot-recap-generate`), annotates it (stage 1, `lerobot-recap-annotate`), fine-tunes a tiny `pi06_recap` on the
+demonstrations (stage 2, stock `lerobot-train`), trains the value model (stage 4, `lerobot-train
+--policy.type=recap_value`), relabels the indicator (stage 5, `lerobot-recap-label`), then fine-tunes three policies
+from the stage-2 checkpoint on the same data for the same steps, differing only in the indicator they see:
+
+- `bc`: plain behaviour cloning on the mixed data, no indicator (the baseline);
+- `recorded`: stage 3, the recorded indicator (human frames positive, autonomous frames unlabeled);
+- `recap`: stage 6, full RECAP (the value-model indicator);
+
+and evaluates each with stock `lerobot-eval` (conditioned positive), with the stage-2 checkpoint itself as a
+reference row, reporting success rates with 95% Wilson intervals. Every command is printed so it can be rerun by
+hand; a finished stage is not rerun (its marker lives in `<output_dir>/stages/`) unless `--force_stages` names it, its
+command changed, or a stage before it ran again.
+
+On a user's dataset (`--dataset_root`) the same stages run with the sizes and launcher given (for example
+`--policy_size=full --policy_base_model=lerobot/pi05_base --launcher='[accelerate,launch,--num_processes=2]'`);
+the simulated evaluation is skipped unless `--eval_env` names a LeRobot env that matches the data.
+"""
+
+import json
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lerobot_recap.pipeline import report
+from lerobot_recap.pipeline.plan import FINE_TUNES, POLICY_VARIANTS, SFT, finetune_name, finetune_seed_of, log_freq
+
+
+@dataclass
+class PipelineConfig:
+    """lerobot-recap-pipeline: RECAP stages 1 to 6 and the evaluation through the stock CLIs."""
+
+    output_dir: Path = Path("outputs/recap_pipeline")
+    """Where datasets, checkpoints, stage markers, logs and the report go."""
+    dataset_root: Path | None = None
+    """An existing LeRobot v3.0 dataset to run on (default  generate the embedded simulated task)."""
+    full: bool = False
+    """Larger evaluation - 3 seeds, each a fresh run of the three fine-tunes evaluated on 100 episodes."""
+
+    # --- the embedded task ---------------------------------------------------------------------------------
+
+    n_demos: int = 20
+    """Embedded default - scripted demonstrations to generate."""
+    n_autonomous: int = 20
+    """Embedded default - autonomous rollouts (with failures) to generate."""
+    n_corrected: int = 12
+    """Embedded default - rollouts with operator corrections to generate."""
+    spawn_scale: float = 0.0
+    """Embedded default - randomization of the cube/target layout in [0, 1], for the data and the evaluation."""
+    image_size: int = 32
+    """Embedded default - camera image size in pixels, for the data and the evaluation (tiny models see 28x28)."""
+    data_seed: int = 0
+    """Seed of the generated data (the evaluation uses eval_seeds, never these episodes)."""
+
+    # --- policy stages (2, 3, 6) ---------------------------------------------------------------------------
+
+    policy_size: str = "tiny"
+    """pi06_recap size - tiny (CPU, minutes) or full (pi0.5's gemma_2b + gemma_300m; a GPU)."""
+    policy_base_model: str | None = None
+    """pi0.5 weights that stage 2 starts from (e.g. lerobot/pi05_base); none - random init (tiny)."""
+    sft_steps: int = 1500
+    """Stage 2 training steps (on the demonstrations)."""
+    finetune_steps: int = 600
+    """Training steps of each fine-tune from the stage-2 checkpoint (bc, stage 3, stage 6)."""
+    policy_batch_size: int = 32
+    """Batch size of stage 2 (SFT)."""
+    finetune_batch_size: int = 16
+    """Batch size of the fine-tunes - half of stage 2's, for twice the updates with the same samples and time."""
+    policy_args: list[str] = field(default_factory=lambda: ["--policy.delta_actions=true"])
+    """Extra flags for every pi06_recap training command (e.g. --peft.method_type=LORA)."""
+
+    # --- value and label stages (4, 5) ---------------------------------------------------------------------
+
+    value_steps: int = 300
+    """Training steps of the value model."""
+    value_size: str = "tiny"
+    """Value model size - tiny (CPU, minutes) or full (SigLIP so400m + Gemma3-270M; a GPU and Hub weights)."""
+    value_args: list[str] = field(default_factory=lambda: ["--policy.state_token=true"])
+    """Extra flags for the value training command."""
+    batch_size: int = 16
+    """Batch size of value training and labeling."""
+    n_steps: int = 50
+    """Advantage lookahead N of the relabel stage."""
+    positive_fraction: float = 0.3
+    """Fraction of autonomous frames labeled positive, per task."""
+
+    # --- evaluation ------------------------------------------------------------------------------------------
+
+    eval_env: str | None = "recap_handover"
+    """LeRobot env type of the evaluation (none - skip it, e.g. on real-robot data)."""
+    eval_episodes: int = 100
+    """Evaluation episodes per policy and seed (lerobot-eval steps up to 50 envs at once, so 100 cost about as much as 30)."""
+    eval_seeds: list[int] = field(default_factory=lambda: [1000])
+    """Evaluation seeds (episodes of a seed start from seed, seed+1, ...; none overlaps the data)."""
+    eval_sft: bool = True
+    """Also evaluate the stage-2 checkpoint the three fine-tunes start from (a reference row)."""
+    finetune_seeds: list[int] = field(default_factory=lambda: [1000])
+    """Training seeds of the three fine-tunes; several (one per eval seed) repeat them, so the rates include training noise."""
+
+    # --- execution -------------------------------------------------------------------------------------------
+
+    device: str = "cpu"
+    """Torch device of every stage."""
+    num_workers: int = 2
+    """DataLoader workers of the training and labeling stages."""
+    launcher: list[str] = field(default_factory=list)
+    """Prefix of the training commands, e.g. [accelerate,launch,--num_processes=2] (multi-GPU)."""
+    force_stages: list[str] = field(default_factory=list)
+    """Stages to rerun even if finished (names as in the stage table)."""
+
+    def __post_init__(self) -> None:
+        if self.full:
+            self.eval_episodes = max(self.eval_episodes, 100)
+            if len(self.eval_seeds) < 3:
+                self.eval_seeds = [1000, 2000, 3000]
+            if len(self.finetune_seeds) < len(self.eval_seeds):
+                self.finetune_seeds = list(self.eval_seeds)
+        if len(self.finetune_seeds) not in (1, len(self.eval_seeds)):
+            raise ValueError(
+                f"--finetune_seeds has {len(self.finetune_seeds)} seeds: give one, or one per eval seed "
+                f"({len(self.eval_seeds)}); fine-tune i is evaluated on eval seed i"
+            )
+        if self.policy_size not in ("tiny", "full"):
+            raise ValueError(f"--policy_size={self.policy_size!r}: use tiny or full")
+
+
+@dataclass
+class StageResult:
+    name: str
+    command: list[str]
+    seconds: float
+    metric: str
+    skipped: bool = False
+
+
+def console_script(name: str) -> str:
+    """A console script installed beside the running interpreter (the stock LeRobot CLIs, ours), else its bare name."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+class Pipeline:
+    """Runs the stages in order, keeps their results, prints the stage table as it grows."""
+
+    def __init__(self, cfg: PipelineConfig):
+        self.cfg = cfg
+        self.results: list[StageResult] = []
+        self.reran: list[str] = []
+        """Stages of this invocation that replaced an earlier result."""
+        self.data_dir = cfg.output_dir / "data"
+        self.source = cfg.dataset_root or self.data_dir / "handover"
+        self.annotated = self.data_dir / "annotated"
+        self.labeled = self.data_dir / "labeled"
+
+    # -- running one stage ---------------------------------------------------------------------------------------
+    def run(self, name: str, command: list[str], metric: Callable[[], str], writes: Path | None = None) -> StageResult:
+        """Runs one stage unless its earlier result still holds; `writes` is a folder the stage creates afresh."""
+        cfg = self.cfg
+        marker = cfg.output_dir / "stages" / f"{name}.json"
+        earlier = json.loads(marker.read_text()) if marker.exists() else None
+        rerun_reason = self.rerun_reason(name, earlier, command)
+        if rerun_reason is None:
+            logging.info("[%s] already done (%.0f s), skipping; --force_stages=[%s] reruns it", name, earlier["seconds"], name)
+            result = StageResult(name, command, earlier["seconds"], earlier["metric"], skipped=True)
+        else:
+            if earlier is not None:
+                logging.info("[%s] rerunning: %s", name, rerun_reason)
+                self.reran.append(name)
+            if writes is not None and writes.exists():
+                # lerobot-train refuses an existing output_dir; what is there is an earlier or unfinished run of it.
+                logging.info("[%s] removing its earlier output %s", name, writes)
+                shutil.rmtree(writes)
+            logging.info("[%s] %s", name, shlex.join(command))
+            log_path = cfg.output_dir / "logs" / f"{name}.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            start = time.time()
+            with log_path.open("w") as log:
+                returncode = subprocess.run(
+                    command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_stage_env(cfg)
+                ).returncode
+            seconds = time.time() - start
+            if returncode != 0:
+                tail = log_path.read_text()[-3000:]
+                raise SystemExit(
+                    f"stage {name} failed (exit {returncode}); log: {log_path}\n{tail}\n"
+                    f"Fix the cause and rerun the same lerobot-recap-pipeline command: finished stages are kept."
+                )
+            result = StageResult(name, command, seconds, metric())
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps({"seconds": seconds, "metric": result.metric, "command": command}))
+        self.results.append(result)
+        print(report.stage_table(self.results), flush=True)
+        return result
+
+    def rerun_reason(self, name: str, earlier: dict | None, command: list[str]) -> str | None:
+        """Why a stage must run given its earlier marker (None if none); None when that earlier result still holds."""
+        if earlier is None:
+            return "not run yet"
+        if name in self.cfg.force_stages:
+            return "--force_stages names it"
+        if earlier.get("command") != command:
+            return "its command changed since the earlier run"
+        # Stages read what earlier ones wrote, so a stage that ran again invalidates everything after it. A stage
+        # that ran for the first time (e.g. a new seed's fine-tune) did not feed the earlier results: they stand.
+        if self.reran:
+            return f"an earlier stage ran again ({self.reran[-1]})"
+        return None
+
+    # -- commands ------------------------------------------------------------------------------------------------
+    def train_command(self, output_dir: Path, dataset: Path, steps: int, batch_size: int, policy: list[str]) -> list[str]:
+        cfg = self.cfg
+        train = [console_script("lerobot-train")] if not cfg.launcher else [
+            *cfg.launcher, "-m", "lerobot.scripts.lerobot_train"
+        ]
+        return [
+            *train, *policy, f"--policy.device={cfg.device}", "--policy.push_to_hub=false",
+            f"--dataset.repo_id=local/{dataset.name}", f"--dataset.root={dataset}", f"--output_dir={output_dir}",
+            f"--steps={steps}", f"--batch_size={batch_size}", f"--num_workers={cfg.num_workers}",
+            f"--save_freq={steps}", f"--log_freq={log_freq(steps)}", "--wandb.enable=false", "--resume=false",
+        ]
+
+    def policy_flags(self, init: Path | None, extra: list[str]) -> list[str]:
+        cfg = self.cfg
+        if init is not None:  # a fine-tune: weights, config and processors from the stage-2 checkpoint
+            return [f"--policy.path={init}", *extra]
+        flags = ["--policy.type=pi06_recap", f"--policy.size={cfg.policy_size}", *cfg.policy_args, *extra]
+        if cfg.policy_base_model:
+            flags.append(f"--policy.base_model={cfg.policy_base_model}")
+        return flags
+
+    def eval_command(self, checkpoint: Path, output_dir: Path, seed: int) -> list[str]:
+        cfg = self.cfg
+        command = [
+            console_script("lerobot-eval"), f"--policy.path={checkpoint}", f"--policy.device={cfg.device}",
+            f"--env.type={cfg.eval_env}", f"--eval.n_episodes={cfg.eval_episodes}",
+            f"--eval.batch_size={min(cfg.eval_episodes, 50)}", f"--seed={seed}", f"--output_dir={output_dir}",
+        ]
+        if cfg.eval_env == "recap_handover":
+            command += [f"--env.spawn_scale={cfg.spawn_scale}", f"--env.image_size={cfg.image_size}"]
+        return command
+
+
+def checkpoint_of(train_dir: Path) -> Path:
+    return train_dir / "checkpoints" / "last" / "pretrained_model"
+
+
+def _stage_env(cfg: PipelineConfig) -> dict[str, str]:
+    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "disabled")}
+    if cfg.device == "cpu" and cfg.num_workers > 0:
+        # Small models on a few cores: one compute thread beside the data workers beats oversubscribed threads.
+        env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def run_pipeline(cfg: PipelineConfig) -> dict:
+    """Run (or resume) every stage of ``cfg``, write the report and return its JSON summary."""
+    from lerobot_recap.data.metadata import load_recap_metadata
+
+    cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    p = Pipeline(cfg)
+    out = cfg.output_dir
+    if cfg.dataset_root is None:
+        p.run(
+            "generate",
+            [console_script("lerobot-recap-generate"), f"--output_dir={p.source}", f"--n_demos={cfg.n_demos}",
+             f"--n_autonomous={cfg.n_autonomous}", f"--n_corrected={cfg.n_corrected}",
+             f"--spawn_scale={cfg.spawn_scale}", f"--image_size={cfg.image_size}", f"--seed={cfg.data_seed}",
+             "--overwrite=true"],
+            lambda: f"{len(load_recap_metadata(p.source).episodes)} episodes",
+        )
+    p.run(
+        "annotate",
+        [console_script("lerobot-recap-annotate"), f"--root={p.source}", f"--output_root={p.annotated}",
+         "--overwrite=true"],
+        lambda: report.data_mix_metric(p.annotated),
+    )
+    demos = report.demo_episodes(p.annotated)
+    sft_data = [f"--dataset.episodes={json.dumps(demos, separators=(',', ':'))}"] if demos else []
+    p.run(
+        SFT.name,
+        p.train_command(out / SFT.name, p.annotated, cfg.sft_steps, cfg.policy_batch_size, p.policy_flags(None, []))
+        + sft_data,
+        lambda: report.train_metric(out / "logs" / "sft.log", log_freq(cfg.sft_steps)),
+        writes=out / SFT.name,
+    )
+    p.run(
+        "value",
+        p.train_command(out / "value", p.annotated, cfg.value_steps, cfg.batch_size,
+                        ["--policy.type=recap_value", f"--policy.size={cfg.value_size}", *cfg.value_args]),
+        lambda: report.train_metric(out / "logs" / "value.log", log_freq(cfg.value_steps)),
+        writes=out / "value",
+    )
+    p.run(
+        "label",
+        [console_script("lerobot-recap-label"), f"--root={p.annotated}", f"--value_path={out / 'value'}",
+         f"--output_root={p.labeled}", f"--n_steps={cfg.n_steps}", f"--positive_fraction={cfg.positive_fraction}",
+         f"--batch_size={cfg.batch_size}", f"--num_workers={cfg.num_workers}", f"--device={cfg.device}",
+         "--overwrite=true"],
+        lambda: report.label_metric(p.labeled),
+    )
+    sft = checkpoint_of(out / SFT.name)
+    datasets = {"annotated": p.annotated, "labeled": p.labeled}
+    for variant in FINE_TUNES:
+        for seed in cfg.finetune_seeds:
+            name = finetune_name(cfg, variant.name, seed)
+            p.run(
+                name,
+                p.train_command(out / name, datasets[variant.dataset], cfg.finetune_steps, cfg.finetune_batch_size,
+                                p.policy_flags(sft, list(variant.flags))) + [f"--seed={seed}"],
+                lambda name=name: report.train_metric(out / "logs" / f"{name}.log", log_freq(cfg.finetune_steps)),
+                writes=out / name,
+            )
+    evaluations: dict[str, list[bool]] = {}
+    progress: dict[str, list[float]] = {}
+    per_seed: dict[str, dict[int, float]] = {}
+    if cfg.eval_env:
+        for variant in (v.name for v in POLICY_VARIANTS if v.fine_tune or cfg.eval_sft):
+            successes: list[bool] = []
+            progress[variant] = []
+            for i, seed in enumerate(cfg.eval_seeds):
+                eval_dir = out / "eval" / f"{variant}_seed{seed}"
+                trained = variant if variant == SFT.name else finetune_name(cfg, variant, finetune_seed_of(cfg, i))
+                p.run(
+                    f"eval_{variant}_seed{seed}",
+                    p.eval_command(checkpoint_of(out / trained), eval_dir, seed),
+                    lambda eval_dir=eval_dir: report.eval_metric(report.read_successes(eval_dir))
+                    + f", progress {report.mean_summary(report.read_progress(eval_dir))['mean']:.2f}",
+                )
+                seed_successes = report.read_successes(eval_dir)
+                per_seed.setdefault(variant, {})[seed] = report.success_summary(seed_successes)["rate"]
+                successes += seed_successes
+                progress[variant] += report.read_progress(eval_dir)
+            evaluations[variant] = successes
+    else:
+        logging.info("no --eval_env: evaluate on the robot with lerobot-rollout --strategy.type=episodic (examples/eval_robot.sh)")
+    summary = report.write_report(cfg, p.results, evaluations, progress, p.annotated, p.labeled, per_seed)
+    print(report.evaluation_table(summary["evaluation"]), flush=True)
+    return summary
+
