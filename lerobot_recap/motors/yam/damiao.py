@@ -62,8 +62,8 @@ from lerobot.motors.damiao.tables import (
     CAN_CMD_DISABLE,
     CAN_CMD_ENABLE,
     CAN_CMD_REFRESH,
-    CAN_CMD_SET_ZERO,
-    CAN_PARAM_ID,
+    CAN_CMD_SET_ZERO,  # noqa: F401  (re-exported: the codec's command bytes in one place)
+    CAN_PARAM_ID,  # noqa: F401  (re-exported)
     MIT_KD_RANGE,
     MIT_KP_RANGE,
     MODEL_NAMES,
