@@ -4,6 +4,7 @@ This module stays light (no gymnasium, no numpy rendering): LeRobot's ``make_env
 (``lerobot_recap.envs.handover``) when ``gym_id`` is not registered yet, and that import registers it.
 """
 
+import logging
 from dataclasses import dataclass, field
 
 from lerobot.configs.types import FeatureType, PolicyFeature
@@ -62,6 +63,16 @@ class RecapHandoverEnv(EnvConfig):
             key = f"pixels/{camera}"
             self.features[key] = PolicyFeature(type=FeatureType.VISUAL, shape=(self.image_size, self.image_size, 3))
             self.features_map[key] = f"{OBS_IMAGES}.{camera}"
+
+    def create_envs(self, n_envs: int, use_async_envs: bool = False):
+        """LeRobot's vector env of this task, always stepped in this process.
+
+        LeRobot 0.6's lerobot-eval asks for a worker process per env by default; each imports torch (about 0.5 GB)
+        and costs more time than this task's physics, so 50 envs on a small machine exhaust its memory.
+        """
+        if use_async_envs and n_envs > 1:
+            logging.getLogger(__name__).info("recap_handover steps its %d envs in one process (no worker processes)", n_envs)
+        return super().create_envs(n_envs=n_envs, use_async_envs=False)
 
     @property
     def package_name(self) -> str:

@@ -244,3 +244,15 @@ def test_progress_of_a_dropped_cube_stays_partial():
             break
     assert info["dropped"] and not info["is_success"]
     assert total == pytest.approx(0.25) == info["progress"]
+
+
+def test_lerobot_eval_s_async_default_still_steps_in_one_process():
+    """lerobot-eval 0.6 asks for a worker process per env by default; this cheap sim keeps them in-process."""
+    from lerobot.envs.factory import make_env
+
+    envs = make_env(RecapHandoverEnv(episode_length=5), n_envs=3, use_async_envs=True)
+    vec = envs["recap_handover"][0]
+    try:
+        assert isinstance(vec, gym.vector.SyncVectorEnv) and vec.num_envs == 3
+    finally:
+        vec.close()
