@@ -131,6 +131,23 @@ def check_joint_attention(vlm: GemmaSize, expert: GemmaSize, vision: VisionSize,
         raise ValueError(f"image size {image_size} is not a multiple of the SigLIP patch size {vision.patch_size}")
 
 
+def init_decoder_projections(decoder: nn.Module) -> None:
+    """Gemma's own initialization, normal(0, initializer_range), for the attention and MLP projections of a decoder.
+
+    transformers initializes a model's weights as it builds it, but LeRobot's ``PiGemmaModel`` builds its decoder
+    layers again afterwards, so they keep PyTorch's default initialization (std 0.07 at width 64, over three times
+    Gemma's 0.02). Pretrained weights replace either; a model trained from scratch (the tiny size) learns from
+    Gemma's. The adaptive norms keep LeRobot's initialization (a zero weight: time enters through the bias first).
+    """
+    std = decoder.config.initializer_range
+    for layer in decoder.layers:
+        for module in (*layer.self_attn.children(), *layer.mlp.children()):
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=std)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+
 class SizedPaliGemmaWithExpert(PaliGemmaWithExpertModel):
     """LeRobot's ``PaliGemmaWithExpertModel`` built at the given sizes; all its behaviour is inherited."""
 
@@ -159,5 +176,7 @@ class SizedPaliGemmaWithExpert(PaliGemmaWithExpertModel):
         self.gemma_expert.model.embed_tokens = None
         self.gemma_expert.lm_head = None
         self.paligemma.lm_head = None
+        for decoder in (self.paligemma.model.language_model, self.gemma_expert.model):
+            init_decoder_projections(decoder)
         self.to_bfloat16_for_selected_params(precision)
         self._set_requires_grad()

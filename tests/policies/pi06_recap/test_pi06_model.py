@@ -182,3 +182,14 @@ def test_indicator_conditioning_reaches_the_action_expert(make_policy, batch_fac
 def test_relative_and_delta_actions_are_exclusive(make_config):
     with pytest.raises(ConfigError, match="pick one"):
         make_config(delta_actions=True, use_relative_actions=True)
+
+
+def test_decoder_projections_start_from_gemmas_initialization(make_policy):
+    """LeRobot's PiGemmaModel rebuilds its layers after transformers initialized them; the tiny size (trained from
+    scratch) gets Gemma's normal(0, 0.02) back; the adaptive norms keep their zero weight."""
+    policy = make_policy(seed=0)
+    pwe = policy.model.paligemma_with_expert
+    for decoder in (pwe.paligemma.model.language_model, pwe.gemma_expert.model):
+        weights = torch.cat([decoder.layers[i].mlp.up_proj.weight.flatten() for i in range(len(decoder.layers))])
+        assert abs(weights.std().item() - 0.02) < 0.002
+    assert torch.count_nonzero(pwe.gemma_expert.model.layers[0].input_layernorm.dense.weight) == 0
