@@ -27,10 +27,13 @@ from lerobot_recap.data import contract as C
 from lerobot_recap.data import recap_math
 from lerobot_recap.data.dataset_io import (
     DatasetError,
+    check_integer,
+    check_number,
     dataset_repo_id,
     read_frame_columns,
     read_info,
     read_parquet,
+    require_finite,
     resolve_dataset_root,
     write_dataset_copy,
 )
@@ -42,6 +45,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 UNKNOWN_OUTCOME_CHOICES = ("error", "success", "failure")
+MAX_C_FAIL_COEF = 1000.0
+"""C_fail beyond 1000 L: the per-step costs of a failed episode fall below float32's resolution next to -1."""
+MAX_NORM_LENGTH = 10**9
+"""L beyond a billion frames (a year at 30 fps) is a typo, and would overflow the integer arithmetic."""
 INTERVENTION_DIM_NAMES = ("intervention", "recap.intervention", "recap_intervention", "is_intervention")
 
 
@@ -70,17 +77,18 @@ class AnnotateConfig:
     c_fail_coef: float = 1.0
     """Failure penalty C_fail as a multiple of L (the convention's default is 1)."""
     overwrite: bool = False
-    """Replace an existing output root."""
+    """Replace an existing output root, if lerobot-recap wrote it (an earlier annotate or label output) or it is empty."""
     link_videos: bool = True
     """Hard-link video files into the copy (false copies them). Videos are never re-encoded."""
 
     def __post_init__(self) -> None:
         if self.unknown_outcome not in UNKNOWN_OUTCOME_CHOICES:
             raise DatasetError(f"--unknown_outcome must be one of {UNKNOWN_OUTCOME_CHOICES}, got {self.unknown_outcome!r}")
-        if self.c_fail_coef <= 0:
-            raise DatasetError(f"--c_fail_coef must be > 0, got {self.c_fail_coef}")
-        if self.norm_length is not None and self.norm_length < 1:
-            raise DatasetError(f"--norm_length must be >= 1, got {self.norm_length}")
+        # `nan` and `inf` parse as floats and pass a plain `<= 0` test; they would reach value_label, stats.json and
+        # recap.json. Above MAX_C_FAIL_COEF the step costs of a failed episode vanish in float32 next to the penalty.
+        check_number("--c_fail_coef", self.c_fail_coef, low=0.0, high=MAX_C_FAIL_COEF, low_open=True)
+        if self.norm_length is not None:
+            check_integer("--norm_length", self.norm_length, low=1, high=MAX_NORM_LENGTH)
 
 
 @dataclass
@@ -96,29 +104,73 @@ class AnnotationSummary:
 
 
 def read_outcome_file(path: Path) -> dict[int, C.Outcome]:
-    """Outcomes from a JSON object or a CSV with columns ``episode_index,outcome``."""
+    """Outcomes from a JSON object or a CSV with columns ``episode_index,outcome``.
+
+    A CSV saved by Excel is read as written: a UTF-8 byte-order mark, CRLF line ends, padded cells and blank rows.
+    An episode listed twice must say the same thing both times; two different outcomes for one episode are refused
+    (the later silently winning would turn a failure into a success, or back).
+    """
     if not path.exists():
         raise DatasetError(f"outcome file {path} does not exist")
+    pairs: list[tuple[str, Any]]
     if path.suffix.lower() == ".csv":
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-        if rows and not {"episode_index", "outcome"} <= set(rows[0]):
-            raise DatasetError(f"{path} must have the columns episode_index,outcome")
-        raw = {row["episode_index"]: row["outcome"] for row in rows}
+        pairs = _outcome_csv_rows(path)
     else:
         try:
-            raw = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
+            # object_pairs_hook keeps every key: a plain dict would drop all but the last of a repeated episode.
+            raw = json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=lambda items: items)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise DatasetError(f"{path} is not valid JSON: {err}") from err
-        if not isinstance(raw, dict):
+        if not isinstance(raw, list) or not all(isinstance(item, tuple) for item in raw):
             raise DatasetError(f"{path} must hold a JSON object mapping episode index to outcome")
-    outcomes = {}
-    for episode, outcome in raw.items():
+        pairs = raw
+    outcomes: dict[int, C.Outcome] = {}
+    for episode, outcome in pairs:
+        index = _episode_number(path, episode)
         try:
-            outcomes[int(episode)] = C.Outcome(str(outcome).strip().lower())
+            parsed = C.Outcome(str(outcome).strip().lower())
         except ValueError as err:
             raise DatasetError(f"{path}: episode {episode!r} has outcome {outcome!r}; use success or failure") from err
+        if index in outcomes and outcomes[index] != parsed:
+            raise DatasetError(
+                f"{path} gives episode {index} two different outcomes, {outcomes[index].value} and {parsed.value}: "
+                "keep the right one"
+            )
+        outcomes[index] = parsed
     return outcomes
+
+
+def _outcome_csv_rows(path: Path) -> list[tuple[str, str]]:
+    """The (episode_index, outcome) cells of an outcomes CSV, in file order, blank rows skipped."""
+    try:
+        # utf-8-sig drops Excel's byte-order mark, which would otherwise glue itself to the first column's name;
+        # newline="" lets the csv module handle CRLF line ends.
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [name.strip().lower() for name in reader.fieldnames or []]
+            reader.fieldnames = header
+            rows = [row for row in reader if any((cell or "").strip() for cell in row.values() if isinstance(cell, str))]
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise DatasetError(f"{path} is not a readable UTF-8 CSV ({err}): save it as CSV UTF-8") from err
+    if not {"episode_index", "outcome"} <= set(header):
+        raise DatasetError(f"{path} must have the columns episode_index,outcome (it has {header})")
+    return [(row["episode_index"] or "", row["outcome"] or "") for row in rows]
+
+
+def _episode_number(path: Path, episode: Any) -> int:
+    """An episode index from a JSON key or a CSV cell: ``3``, `` 3 `` and Excel's ``3.0`` are episode 3."""
+    text = str(episode).strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if not number.is_integer():  # NaN and inf are not integers either
+        raise DatasetError(f"{path}: {episode!r} is not an episode index (a whole number)")
+    return int(number)
 
 
 def _pistar_outcomes(frames: dict[str, np.ndarray], bounds: recap_math.EpisodeBounds) -> dict[int, C.Outcome]:
@@ -289,6 +341,8 @@ def annotate_dataset(cfg: AnnotateConfig, progress: bool = True) -> AnnotationSu
     set_columns[C.REWARD_LABEL] = (rewards.reward_label.astype(np.float32), C.RECAP_FEATURES[C.REWARD_LABEL])
     set_columns[C.VALUE_LABEL] = (rewards.value_label.astype(np.float32), C.RECAP_FEATURES[C.VALUE_LABEL])
     set_columns[C.ADV_IND] = (recap_math.stage1_indicator(human), C.RECAP_FEATURES[C.ADV_IND])
+    for name in (C.REWARD, C.REWARD_LABEL, C.VALUE_LABEL):  # before anything is written, not after training on it
+        require_finite(name, set_columns[name][0], frames["episode_index"], hint="check --c_fail_coef and --norm_length")
 
     human_per_episode = np.add.reduceat(human, bounds.starts) if n_frames else np.zeros(0)
     metadata = RecapMetadata(

@@ -4,7 +4,9 @@ A transform never touches its source: it writes a new dataset root. :func:`write
 in a hidden temp directory beside the output, rewriting only what changes (the data parquet files, ``info.json``,
 ``stats.json`` and the per-episode stats), hard-linking the videos (never re-encoding them), then renames the temp
 directory into place. A crash or a kill leaves the source byte-for-byte intact and no partial output root; a later
-run removes the stale temp directory.
+run writing into the same folder names and removes the stale temp directories (see :func:`remove_stale_temp_dirs`).
+``--overwrite`` replaces only what this project wrote (:func:`is_replaceable_output`), and only once the new output
+is complete.
 
 ``info.json`` is read and written through LeRobot's typed :class:`~lerobot.datasets.utils.DatasetInfo`
 (``load_info`` / ``write_info``). Every column a transform sets gets the statistics LeRobot keeps for numeric
@@ -23,6 +25,8 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
+import numbers
 import os
 import shutil
 import signal
@@ -43,6 +47,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TMP_MARKER = ".recap-tmp-"
+"""Temp directories of a transform are named ``.<output name>.recap-tmp-<pid>-<suffix>`` beside the output."""
+EXPORT_MARKER = ".lerobot-recap-export"
+"""A file of this name at the root of a folder marks it as an export written by this project (lerobot-recap-export-pistar):
+``--overwrite`` may replace it. The name is the contract between the writers and :func:`is_replaceable_output`."""
+ASIDE_SUFFIX = "-old"
+"""``.<name>.recap-tmp-<pid>-old-<hex>``: an existing output moved aside while its replacement is renamed in."""
+TRANSFORM_STEPS = ("annotate", "label", "export_pistar", "export-pistar")
+"""``history`` steps of ``meta/recap.json`` that only a transform of this project records."""
 QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
 
 V21_CONVERTER = "python -m lerobot.scripts.convert_dataset_v21_to_v30 --repo-id=local/{name} --root={root} --push-to-hub=false"
@@ -52,6 +64,35 @@ original is kept beside it as ``<name>_old``."""
 
 class DatasetError(ValueError):
     """A dataset cannot be used as asked; the message names the problem and the fix."""
+
+
+def check_number(
+    option: str, value: Any, low: float | None = None, high: float | None = None, low_open: bool = False, high_open: bool = False
+) -> float:
+    """Refuse a numeric option that is not a finite number within [low, high] (an end excluded if ``*_open``).
+
+    ``nan`` and ``inf`` parse as floats and slip through a plain ``value <= 0`` test (every comparison with NaN is
+    False), so finiteness is checked first and the range then says exactly what is accepted.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise DatasetError(f"{option} must be a finite number, got {value!r}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise DatasetError(f"{option} must be {'>' if low_open else '>='} {low:g}, got {value}")
+    if high is not None and (value >= high if high_open else value > high):
+        raise DatasetError(f"{option} must be {'<' if high_open else '<='} {high:g}, got {value}")
+    return float(value)
+
+
+def check_integer(option: str, value: Any, low: int, high: int | None = None, hint: str = "") -> int:
+    """Refuse an integer option that is not a whole number within [low, high]; ``hint`` follows a too-low message."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise DatasetError(f"{option} must be a whole number, got {value!r}")
+    value = int(value)
+    if value < low:
+        raise DatasetError(f"{option} must be >= {low}, got {value}{f' ({hint})' if hint else ''}")
+    if high is not None and value > high:
+        raise DatasetError(f"{option} must be <= {high}, got {value}")
+    return value
 
 
 def resolve_dataset_root(repo_id: str | None, root: str | Path | None) -> Path:
@@ -74,7 +115,9 @@ def resolve_dataset_root(repo_id: str | None, root: str | Path | None) -> Path:
     info_path = path / "meta" / "info.json"
     if not info_path.exists():
         raise DatasetError(f"{path} is not a LeRobot dataset (no meta/info.json)")
-    version = json.loads(info_path.read_text()).get("codebase_version")
+    version = read_info_json(path).get("codebase_version")
+    if version is None:
+        raise DatasetError(f"{info_path} is not a valid LeRobot info.json: it has no codebase_version")
     if version != "v3.0":
         raise DatasetError(
             f"{path} is a LeRobot {version} dataset; lerobot-recap reads v3.0 only. Convert it with "
@@ -86,14 +129,36 @@ def resolve_dataset_root(repo_id: str | None, root: str | Path | None) -> Path:
     return path
 
 
-def read_info(root: Path) -> DatasetInfo:
-    """``meta/info.json`` of a v3.0 dataset as LeRobot's typed ``DatasetInfo``."""
-    from lerobot.datasets.io_utils import load_info
+def read_info_json(root: Path) -> dict[str, Any]:
+    """``meta/info.json`` as a plain dict; a file that is not a JSON object is refused naming the file.
 
+    A truncated write or a hand edit gone wrong would otherwise surface as a bare ``Expecting value: line 1 column 1``
+    with no file name, or as an ``AttributeError`` traceback when the JSON is a list.
+    """
+    path = Path(root) / "meta" / "info.json"
     try:
-        return load_info(Path(root))
-    except (TypeError, KeyError) as err:  # a required field is missing or has the wrong type
-        raise DatasetError(f"{Path(root) / 'meta' / 'info.json'} is not a valid LeRobot info.json: {err}") from err
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{path} is not valid JSON ({err}): restore it from a backup or the dataset's Hub copy") from err
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path} must hold a JSON object, not {type(data).__name__}: restore it from a backup")
+    return data
+
+
+def read_info(root: Path) -> DatasetInfo:
+    """``meta/info.json`` of a v3.0 dataset as LeRobot's typed ``DatasetInfo``; a broken file is a DatasetError."""
+    from lerobot.datasets.utils import DatasetInfo
+
+    path = Path(root) / "meta" / "info.json"
+    raw = read_info_json(root)
+    try:
+        info = DatasetInfo.from_dict(raw)
+    except (TypeError, KeyError, ValueError, AttributeError) as err:  # a field missing, of the wrong type or range
+        raise DatasetError(f"{path} is not a valid LeRobot info.json: {err}") from err
+    broken = [name for name, ft in info.features.items() if not isinstance(ft, dict) or not {"dtype", "shape"} <= set(ft)]
+    if broken:
+        raise DatasetError(f"{path} is not a valid LeRobot info.json: features {broken} lack a dtype or a shape")
+    return info
 
 
 def dataset_repo_id(root: Path) -> str | None:
@@ -107,7 +172,7 @@ def dataset_repo_id(root: Path) -> str | None:
     recorded = load_recap_metadata(root).repo_id
     if recorded:
         return recorded
-    legacy = json.loads((Path(root) / "meta" / "info.json").read_text()).get("repo_id")
+    legacy = read_info_json(root).get("repo_id")
     return str(legacy) if legacy else None
 
 
@@ -142,8 +207,29 @@ def read_parquet(path: Path, columns: Sequence[str] | None = None):
     """
     import pyarrow.parquet as pq
 
-    with pq.ParquetFile(path) as parquet:
+    with unreadable_parquet_is_a_dataset_error(path), pq.ParquetFile(path) as parquet:
         return parquet.read(columns=list(columns) if columns is not None else None)
+
+
+@contextlib.contextmanager
+def unreadable_parquet_is_a_dataset_error(path: Path) -> Iterator[None]:
+    """A truncated or corrupted parquet file is a DatasetError naming the file.
+
+    pyarrow's own messages ("Parquet magic bytes not found in footer", "Couldn't deserialize thrift") do not say
+    which of the dataset's files is broken.
+    """
+    import pyarrow as pa
+
+    try:
+        yield
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise  # not a broken file but a missing or unreadable one: pyarrow's message names it
+    except (pa.ArrowException, OSError) as err:  # corrupt pages surface as a bare OSError("Corrupt snappy ...")
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise DatasetError(
+            f"{path} cannot be read as parquet ({reason}): the file is truncated or corrupted; restore it from a "
+            "backup or the dataset's Hub copy"
+        ) from err
 
 
 def write_parquet(table, path: Path) -> None:
@@ -167,7 +253,8 @@ def read_frame_columns(root: Path, names: Sequence[str]) -> dict[str, np.ndarray
     import pyarrow.parquet as pq
 
     files = data_files(root)
-    available = set(pq.read_schema(files[0]).names)
+    with unreadable_parquet_is_a_dataset_error(files[0]):
+        available = set(pq.read_schema(files[0]).names)
     missing = [name for name in names if name not in available]
     if missing:
         raise DatasetError(f"the dataset at {root} has no column(s) {missing}")
@@ -262,25 +349,132 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temp_dirs(output_root: Path) -> None:
-    """Remove temp directories that an earlier, killed run left beside ``output_root``."""
-    for stale in output_root.parent.glob(f".{output_root.name}{TMP_MARKER}*"):
-        pid = stale.name.rsplit("-", 2)[-2]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            logger.warning("removing %s, left behind by an interrupted run", stale)
-            shutil.rmtree(stale, ignore_errors=True)
+def _temp_dir_owner(path: Path) -> tuple[str, int, bool] | None:
+    """(output name, pid, moved aside?) of a transform's ``.<name>.recap-tmp-<pid>-<suffix>`` entry, else None.
+
+    The suffix is a random hex tag for a temp output, ``old`` or ``old-<hex>`` for an old output moved aside.
+    """
+    name, marker, rest = path.name.rpartition(TMP_MARKER)
+    parts = rest.split("-")
+    if not marker or not name.startswith(".") or len(name) < 2 or not parts[0].isdigit():
+        return None
+    return name[1:], int(parts[0]), len(parts) > 1 and parts[1] == ASIDE_SUFFIX.lstrip("-")
+
+
+def remove_stale_temp_dirs(output_root: Path) -> list[Path]:
+    """Name, and clean up, what interrupted runs left in the folder that will hold ``output_root``.
+
+    Every ``.<name>.recap-tmp-<pid>-*`` entry of the folder is found, whatever output it was for: a ``kill -9`` of
+    a run writing ``round1_recap`` is reported by the next run writing ``round1_labeled`` beside it. An entry whose
+    process is still alive belongs to a run in progress and is left alone. A temp output of a dead process is
+    removed. An old output that :func:`_move_into_place` had moved aside is renamed back if the run died before
+    putting the new one in its place (so the interrupted run costs nothing), removed if it is ours to replace
+    (:func:`is_replaceable_output`), and otherwise left where it is, named in a warning. Returns the entries found.
+    """
+    parent = Path(output_root).parent
+    if not parent.is_dir():
+        return []
+    found = []
+    for entry in sorted(parent.glob(f".*{TMP_MARKER}*")):
+        owner = _temp_dir_owner(entry)
+        if owner is None:
+            continue
+        name, pid, moved_aside = owner
+        if pid == os.getpid():  # this run's own (label's staged plots while its dataset is written)
+            continue
+        found.append(entry)
+        if _pid_alive(pid):
+            logger.info("%s belongs to a run still in progress (process %d): left alone", entry, pid)
+            continue
+        target = parent / name
+        if moved_aside and not target.exists() and not target.is_symlink():
+            logger.warning("%s is the previous %s, moved aside by a run that was killed (process %d): restoring it", entry, target, pid)
+            os.rename(entry, target)
+        elif moved_aside and replace_refusal(entry) is not None:
+            logger.warning("%s was moved aside by an interrupted run (process %d) and %s: left for you to check", entry, pid, replace_refusal(entry))
+        else:
+            logger.warning("removing %s, left behind by an interrupted run (process %d is gone)", entry, pid)
+            _remove_path(entry)
+    return found
+
+
+def _remove_path(path: Path) -> None:
+    """Delete a file, a link or a directory tree (a link is removed, never followed)."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def replace_refusal(path: Path) -> str | None:
+    """Why ``--overwrite`` must not replace ``path``, or None when it may (see :func:`is_replaceable_output`)."""
+    path = Path(path)
+    if path.is_symlink():
+        return "is a symbolic link (replacing it would not replace what it points to): remove the link or name its target"
+    if not path.exists():
+        return None
+    if not path.is_dir():
+        return "is a file, not a dataset written by lerobot-recap"
+    try:
+        empty = next(path.iterdir(), None) is None
+    except OSError as err:
+        return f"cannot be listed ({err.strerror or err})"
+    if empty or (path / EXPORT_MARKER).is_file() or _records_a_transform(path):
+        return None
+    return (
+        "holds files that lerobot-recap did not write (no meta/recap.json of an annotate/label run and no "
+        f"{EXPORT_MARKER} export marker), so --overwrite will not delete it"
+    )
+
+
+def _records_a_transform(root: Path) -> bool:
+    """Whether ``root/meta/recap.json`` is the record of one of this project's transforms.
+
+    A recorder (recap_dagger, the simulated data generator) writes a ``meta/recap.json`` too, with outcomes only: that
+    is a raw recording, the most precious data there is, and must never count as replaceable. A transform's record
+    carries the RECAP convention (annotate; label and export keep it) or a transform step in its history.
+    """
+    path = root / "meta" / "recap.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):  # absent, unreadable or not JSON: not ours to delete
+        return False
+    if not isinstance(record, dict):
+        return False
+    convention = record.get("convention")
+    if isinstance(convention, dict) and convention.get("version"):
+        return True
+    history = record.get("history")
+    return isinstance(history, list) and any(isinstance(h, dict) and h.get("step") in TRANSFORM_STEPS for h in history)
+
+
+def is_replaceable_output(path: str | Path) -> bool:
+    """Whether ``--overwrite`` may replace ``path``: only what this project wrote, or nothing at all.
+
+    True for a path that does not exist, an empty directory, a dataset root whose ``meta/recap.json`` records an
+    annotate/label run, and a folder holding an :data:`EXPORT_MARKER` file (a pistar export). False for anything else:
+    a plain file, a symbolic link, a raw recording, a folder of other things.
+    """
+    return replace_refusal(Path(path)) is None
 
 
 def check_output_root(source_root: Path, output_root: Path, overwrite: bool) -> None:
-    """Refuse an output that is the source, lies inside it (or around it), or exists without ``overwrite``."""
+    """Refuse an output that is the source, lies inside it (or around it), exists without ``overwrite``, or is not
+    ours to replace (:func:`is_replaceable_output`). Leftovers of interrupted runs beside it are cleaned up first."""
     source, output = source_root.resolve(), output_root.resolve()
     if output == source or source in output.parents or output in source.parents:
         raise DatasetError(
             f"the output root {output_root} overlaps the source {source_root}: choose another --output_root "
             "(the source is never modified in place)"
         )
-    if output_root.exists() and not overwrite:
-        raise DatasetError(f"the output root {output_root} already exists: pass --overwrite=true to replace it")
+    # First: an old output that a killed run had moved aside is restored here, and then counts as existing.
+    remove_stale_temp_dirs(output_root)
+    if output_root.exists() or output_root.is_symlink():
+        refusal = replace_refusal(output_root)
+        if refusal is not None:
+            raise DatasetError(f"the output root {output_root} already exists and {refusal}: choose another --output_root")
+        if not overwrite:
+            raise DatasetError(f"the output root {output_root} already exists: pass --overwrite=true to replace it")
     parent = output_root.parent
     parent.mkdir(parents=True, exist_ok=True)
     if not os.access(parent, os.W_OK):
@@ -357,6 +551,24 @@ def _rewrite_data_files(
         raise DatasetError(f"column arrays have {total} frames but the dataset has {offset}")
 
 
+def require_finite(name: str, values: np.ndarray, episode_index: np.ndarray, hint: str = "") -> None:
+    """Refuse a per-frame column holding NaN/inf, naming its episodes; ``hint`` says where it came from / what to do.
+
+    Called on every column before anything is written: a NaN in ``value_label`` or ``advantage`` would otherwise
+    land in the data, ``stats.json`` and every model trained on the copy, with no error anywhere.
+    """
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.floating) or np.isfinite(values).all():
+        return
+    bad_frames = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+    episodes = np.unique(np.asarray(episode_index).reshape(-1)[bad_frames]).tolist()
+    more = " ..." if len(episodes) > 20 else ""
+    raise DatasetError(
+        f"{name} holds NaN/inf in {int(bad_frames.sum())} frame(s) of episodes {episodes[:20]}{more}"
+        f"{': ' + hint if hint else ''}; nothing was written"
+    )
+
+
 def _check_finite(table, names: Sequence[str], path: Path) -> None:
     """Refuse NaN/inf in the float columns ``names`` of one data file, naming the episodes.
 
@@ -395,7 +607,7 @@ def _rewrite_episode_files(
     prefixes = tuple(f"stats/{name}/" for name in (*drop_features, *per_episode))
     for src in episode_files(source_root):
         # Read only the columns that are kept: the replaced stats are not worth decoding.
-        with pq.ParquetFile(src) as parquet:
+        with unreadable_parquet_is_a_dataset_error(src), pq.ParquetFile(src) as parquet:
             keep = [c for c in parquet.schema_arrow.names if not c.startswith(prefixes)]
             table = parquet.read(columns=keep)
         episodes = table.column("episode_index").to_numpy()
@@ -462,7 +674,6 @@ def write_dataset_copy(
 
     source_root, output_root = Path(source_root), Path(output_root)
     check_output_root(source_root, output_root, overwrite)
-    remove_stale_temp_dirs(output_root)
 
     info = read_info(source_root)
     features = {k: v for k, v in info.features.items() if k not in remove_columns}
@@ -484,6 +695,8 @@ def write_dataset_copy(
     arrays = {name: values for name, (values, _) in set_columns.items()}
     if arrays and episode_index is None:
         episode_index = read_frame_columns(source_root, ["episode_index"])["episode_index"]
+    for name, values in arrays.items():  # NaN would reach the data, stats.json and every model trained on it
+        require_finite(name, values, episode_index)
     stats = json.loads((source_root / "meta" / "stats.json").read_text()) if (source_root / "meta/stats.json").exists() else {}
     for name in (*remove_columns, *arrays):
         stats.pop(name, None)
@@ -522,15 +735,24 @@ def _column_stats(
 
 
 def _move_into_place(tmp_root: Path, output_root: Path) -> None:
-    """Rename the finished temp root to ``output_root``; an existing output is moved aside first, then deleted."""
-    if not output_root.exists():
+    """Rename the finished temp root to ``output_root``; an existing output is moved aside first, then deleted.
+
+    Called only once the new output is complete, so the old one is deleted only when its replacement is in place.
+    The old output is checked once more (something may have been written there since :func:`check_output_root`):
+    what is not ours to replace is refused, untouched (the caller then removes its temp directory). A kill between
+    the two renames leaves the old output under its ``-old-<hex>`` name; the next run restores it.
+    """
+    if not output_root.exists() and not output_root.is_symlink():
         os.rename(tmp_root, output_root)
         return
-    aside = output_root.parent / f".{output_root.name}{TMP_MARKER}{os.getpid()}-old"
+    refusal = replace_refusal(output_root)
+    if refusal is not None:
+        raise DatasetError(f"the output root {output_root} appeared while writing and {refusal}: choose another --output_root")
+    aside = output_root.parent / f".{output_root.name}{TMP_MARKER}{os.getpid()}{ASIDE_SUFFIX}-{uuid.uuid4().hex[:8]}"
     os.rename(output_root, aside)
     try:
         os.rename(tmp_root, output_root)
     except BaseException:
         os.rename(aside, output_root)
         raise
-    shutil.rmtree(aside, ignore_errors=True)
+    _remove_path(aside)

@@ -18,6 +18,9 @@ output. The CLI wrapper lives in ``lerobot_recap/scripts/lerobot_recap_label.py`
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,20 +31,36 @@ import numpy as np
 from lerobot_recap.data import contract as C
 from lerobot_recap.data import recap_math
 from lerobot_recap.data.dataset_io import (
+    TMP_MARKER,
     DatasetError,
+    check_integer,
+    check_number,
     check_output_root,
     dataset_repo_id,
     read_frame_columns,
     read_info,
+    remove_stale_temp_dirs,
+    require_finite,
     resolve_dataset_root,
     write_dataset_copy,
 )
-from lerobot_recap.data.metadata import RecapMetadata, load_recap_metadata
+from lerobot_recap.data.metadata import RecapMetadata
+from lerobot_recap.data.validate import validate_recap_annotation
 
 if TYPE_CHECKING:
     from lerobot_recap.policies.recap_value.inference_recap_value import InferenceStats
 
 logger = logging.getLogger(__name__)
+
+
+MAX_N_STEPS = 10**9
+"""N beyond a billion frames is a typo (``--monte_carlo=true`` is the full return) and overflows index arithmetic."""
+MAX_BATCH_SIZE = 65536
+"""Larger batches are a typo that would only show as an out-of-memory crash minutes into the model pass."""
+MAX_NUM_WORKERS = 256
+"""More DataLoader workers than this only add processes and memory."""
+MAX_PLOT_EPISODES = 100
+"""Each drawn episode is a row of ``episode_curves.png``; beyond 100 rows the figure is unreadable and huge."""
 
 
 @dataclass
@@ -73,7 +92,7 @@ class LabelConfig:
     num_workers: int = 2
     """DataLoader workers decoding frames in parallel."""
     device: str | None = None
-    """Device of the value model (default  cuda if available, else cpu; accelerate picks it per process)."""
+    """Device of the value model (default  cuda if available, else cpu; accelerate picks it per process). cuda on a machine without a GPU falls back to cpu with a warning."""
     video_backend: str | None = None
     """LeRobot video backend (`pyav` where torchcodec lacks FFmpeg)."""
     plots: bool = True
@@ -83,23 +102,21 @@ class LabelConfig:
     max_plot_episodes: int = 6
     """Episodes drawn in the per-episode curve plot."""
     overwrite: bool = False
-    """Replace an existing output root."""
+    """Replace an existing output root, if lerobot-recap wrote it (an earlier annotate or label output) or it is empty."""
     link_videos: bool = True
     """Hard-link videos into the copy (false - copy). Videos are never re-encoded."""
     progress: bool = True
     """Show progress bars."""
 
     def __post_init__(self) -> None:
+        # Finite first: `nan` fails every comparison, so a bare range test would let it through.
+        check_number("--positive_fraction", self.positive_fraction)
         if not 0.0 < self.positive_fraction < 1.0:
             raise DatasetError(f"--positive_fraction must lie in (0, 1), got {self.positive_fraction}")
-        if self.n_steps < 1:
-            raise DatasetError(f"--n_steps must be >= 1, got {self.n_steps} (use --monte_carlo=true for the full return)")
-        if self.batch_size < 1:
-            raise DatasetError(f"--batch_size must be >= 1, got {self.batch_size}")
-        if self.num_workers < 0:
-            raise DatasetError(f"--num_workers must be >= 0 (0 decodes in the main process), got {self.num_workers}")
-        if self.max_plot_episodes < 1:
-            raise DatasetError(f"--max_plot_episodes must be >= 1, got {self.max_plot_episodes} (--plots=false skips the plots)")
+        check_integer("--n_steps", self.n_steps, 1, MAX_N_STEPS, hint="use --monte_carlo=true for the full return")
+        check_integer("--batch_size", self.batch_size, 1, MAX_BATCH_SIZE)
+        check_integer("--num_workers", self.num_workers, 0, MAX_NUM_WORKERS, hint="0 decodes in the main process")
+        check_integer("--max_plot_episodes", self.max_plot_episodes, 1, MAX_PLOT_EPISODES, hint="--plots=false skips the plots")
         if not self.threshold_only and not self.value_path:
             raise DatasetError("no value model given: pass --value_path=<recap_value checkpoint> (or --threshold_only=true)")
 
@@ -188,6 +205,99 @@ def _flat(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: v.reshape(v.shape[0], -1)[:, 0] if v.ndim > 1 else v for k, v in columns.items()}
 
 
+def resolve_device(requested: str | None) -> str | None:
+    """The device for the value model: ``requested``, or the CPU (with a warning) when it asks for an absent GPU.
+
+    ``--device=cuda`` on a machine without one would otherwise fail deep inside accelerate with a traceback. Falling
+    back is the friendlier of the two answers: the labels are the same, only slower, and the warning says so. A
+    device string torch does not know, or a GPU index past the last one, is refused.
+    """
+    if requested is None:
+        return None
+    import torch
+
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, ValueError) as err:
+        raise DatasetError(f"--device={requested} is not a device torch knows: use cpu, cuda, cuda:<index> or mps") from err
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            logger.warning(
+                "--device=%s: no CUDA GPU is available here, so the value model runs on the CPU instead (slower, same "
+                "labels); pass --device=cpu to silence this warning", requested,
+            )
+            return "cpu"
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DatasetError(f"--device={requested}: this machine has {torch.cuda.device_count()} GPU(s), cuda:0 and up")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        logger.warning("--device=%s: MPS is not available here, so the value model runs on the CPU instead", requested)
+        return "cpu"
+    return requested
+
+
+def _check_inputs(frames: dict[str, np.ndarray], threshold_only: bool) -> None:
+    """Refuse NaN/inf in the columns the labels are computed from, naming the episodes and the fix."""
+    episodes = frames["episode_index"]
+    for name in (C.REWARD_LABEL, C.VALUE_LABEL):
+        require_finite(name, frames[name], episodes, hint="re-run lerobot-recap-annotate on the recording")
+    if threshold_only:
+        for name in C.LABEL_COLUMNS:
+            require_finite(name, frames[name], episodes, hint="label the dataset again with --value_path")
+
+
+def _check_plots_dir(plots_dir: Path) -> None:
+    """Refuse a plots folder that cannot be written (checked before the model pass)."""
+    if plots_dir.exists() and not plots_dir.is_dir():
+        raise DatasetError(f"--plots_dir {plots_dir} is a file: choose a folder, or --plots=false")
+    try:
+        plots_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DatasetError(f"cannot create the plots' folder {plots_dir.parent} ({err.strerror or err}): choose another --plots_dir") from err
+    if not os.access(plots_dir.parent, os.W_OK) or (plots_dir.is_dir() and not os.access(plots_dir, os.W_OK)):
+        raise DatasetError(f"cannot write the plots to {plots_dir}: choose another --plots_dir, or --plots=false")
+
+
+def _stage_plots(
+    plots_dir: Path,
+    frames: dict[str, np.ndarray],
+    values: np.ndarray,
+    advantage: np.ndarray,
+    indicator: np.ndarray,
+    thresholds: dict[int, float],
+    recap_meta: RecapMetadata,
+    cfg: LabelConfig,
+) -> Path:
+    """Draw the plots into a hidden temp folder beside ``plots_dir`` (removed by the next run if this one is killed)."""
+    from lerobot_recap.data.label_plots import write_label_plots
+
+    remove_stale_temp_dirs(plots_dir)
+    staged = plots_dir.parent / f".{plots_dir.name}{TMP_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        write_label_plots(staged, frames, values, advantage, indicator, thresholds, recap_meta, cfg.max_plot_episodes)
+    except BaseException as err:
+        shutil.rmtree(staged, ignore_errors=True)
+        if isinstance(err, (OSError, ValueError)):  # a full disk, an unwritable folder, a figure matplotlib refuses
+            raise DatasetError(f"drawing the label plots failed ({err}); nothing was written: rerun, or pass --plots=false") from err
+        raise
+    return staged
+
+
+def _publish_plots(staged: Path, plots_dir: Path) -> list[Path]:
+    """Move the drawn plots into ``plots_dir``: the whole folder if it is new, else file by file.
+
+    An existing folder may hold other files (a ``--plots_dir`` the user keeps things in): only the plots of this run
+    replace their namesakes there; nothing else is touched.
+    """
+    if not plots_dir.exists():
+        os.rename(staged, plots_dir)
+        return sorted(plots_dir.glob("*.png"))
+    published = []
+    for plot in sorted(staged.glob("*.png")):
+        os.replace(plot, plots_dir / plot.name)
+        published.append(plots_dir / plot.name)
+    return published
+
+
 def label_dataset(cfg: LabelConfig) -> LabelSummary:
     """Run stage 5 as configured; returns what was written (on non-main processes of a launcher: nothing written)."""
     root = resolve_dataset_root(cfg.repo_id, cfg.root)
@@ -198,15 +308,13 @@ def label_dataset(cfg: LabelConfig) -> LabelSummary:
     except OSError as err:
         raise DatasetError(f"cannot create the output's parent {output_root.parent} ({err}): choose a writable --output_root") from err
     check_output_root(root, output_root, cfg.overwrite)  # fail before the long model pass
+    plots_dir = Path(cfg.plots_dir) if cfg.plots_dir else output_root.parent / f"{output_root.name}_plots"
+    if cfg.plots:
+        _check_plots_dir(plots_dir)  # likewise: an unwritable plots folder is found before the model pass
+    device = None if cfg.threshold_only else resolve_device(cfg.device)
 
-    missing = [name for name in C.RECAP_COLUMNS if name not in info.features]
-    if missing:
-        raise DatasetError(f"the dataset at {root} lacks the RECAP columns {missing}: run lerobot-recap-annotate on it first")
-    recap_meta = load_recap_metadata(root)
-    try:
-        recap_meta.check_convention()
-    except ValueError as err:
-        raise DatasetError(str(err)) from err
+    # The same check as the pistar export: columns, convention, constants per task, episode records.
+    recap_meta = validate_recap_annotation(root, info)
 
     names = list(FRAME_COLUMNS)
     if cfg.threshold_only:
@@ -218,6 +326,7 @@ def label_dataset(cfg: LabelConfig) -> LabelSummary:
             )
         names += list(C.LABEL_COLUMNS)
     frames = _flat(read_frame_columns(root, names))
+    _check_inputs(frames, cfg.threshold_only)
     n_steps = None if cfg.monte_carlo else cfg.n_steps
     previous = recap_meta.labels or {}
 
@@ -241,13 +350,17 @@ def label_dataset(cfg: LabelConfig) -> LabelSummary:
             dataset_repo_id(root) or cfg.repo_id or f"local/{root.name}",
             batch_size=cfg.batch_size,
             num_workers=cfg.num_workers,
-            device=cfg.device,
+            device=device,
             video_backend=cfg.video_backend,
             progress=cfg.progress,
         )
         if predicted is None:  # a non-main process of a launcher: the main one writes
             return LabelSummary(output_root=None, provenance={}, thresholds={}, positive_rate=float("nan"), inference=inference)
         values = inference_lib.align_to_dataset_order(frames["index"], predicted)
+        require_finite(
+            "the value model's prediction V", values, frames["episode_index"],
+            hint=f"the checkpoint {cfg.value_path} is broken (a diverged training run?): use an earlier checkpoint",
+        )
         advantage = None
         value_model = inference_lib.value_model_provenance(cfg.value_path, checkpoint, config)
         metrics = value_model_metrics(frames, values, recap_meta, config.val_episodes or [])
@@ -255,6 +368,12 @@ def label_dataset(cfg: LabelConfig) -> LabelSummary:
     advantage, indicator, thresholds = compute_labels(
         frames, values, advantage, n_steps, cfg.positive_fraction, cfg.human_positive
     )
+    # The inputs were checked finite, so these hold only if the arithmetic is right; checked all the same before
+    # anything is written, since a NaN threshold would silently label every frame of its task negative.
+    require_finite(C.ADVANTAGE, advantage, frames["episode_index"])
+    bad_thresholds = {task: t for task, t in thresholds.items() if not np.isfinite(t)}
+    if bad_thresholds:
+        raise DatasetError(f"the advantage thresholds of tasks {sorted(bad_thresholds)} are NaN/inf; nothing was written")
     human = frames[C.INTERVENTION] > 0
     rates = positive_rates(indicator, frames["task_index"], human)
     provenance = {
@@ -281,29 +400,31 @@ def label_dataset(cfg: LabelConfig) -> LabelSummary:
     recap_meta.add_history("label", value_model=value_model.get("sha256"), n_steps=n_steps, positive_fraction=cfg.positive_fraction)
 
     output_repo_id = cfg.output_repo_id or f"{dataset_repo_id(root) or cfg.repo_id or root.name}_labeled"
-    write_dataset_copy(
-        root,
-        output_root,
-        set_columns={
-            C.ADV_IND: (indicator.astype(np.int64), C.RECAP_FEATURES[C.ADV_IND]),
-            C.ADVANTAGE: (advantage.astype(np.float32), C.LABEL_FEATURES[C.ADVANTAGE]),
-            C.VALUE: (values.astype(np.float32), C.LABEL_FEATURES[C.VALUE]),
-        },
-        metadata=recap_meta,
-        overwrite=cfg.overwrite,
-        link_videos=cfg.link_videos,
-        progress=cfg.progress,
-        repo_id=output_repo_id,
-        episode_index=frames["episode_index"],
-    )
-    plots: list[Path] = []
-    if cfg.plots:
-        from lerobot_recap.data.label_plots import write_label_plots
-
-        plots_dir = Path(cfg.plots_dir) if cfg.plots_dir else output_root.parent / f"{output_root.name}_plots"
-        plots = write_label_plots(
-            plots_dir, frames, values, advantage, indicator, thresholds, recap_meta, cfg.max_plot_episodes
+    # The plots are drawn first, into a temp folder beside plots_dir, and published only once the dataset is in place:
+    # a plotting failure (a full disk, a matplotlib error) then stops the run with nothing written, rather than
+    # leaving a labeled dataset with no plots or half of them beside it. The cost is the model pass of that run; the
+    # plots take seconds and their folder was checked writable before the model pass.
+    staged = _stage_plots(plots_dir, frames, values, advantage, indicator, thresholds, recap_meta, cfg) if cfg.plots else None
+    try:
+        write_dataset_copy(
+            root,
+            output_root,
+            set_columns={
+                C.ADV_IND: (indicator.astype(np.int64), C.RECAP_FEATURES[C.ADV_IND]),
+                C.ADVANTAGE: (advantage.astype(np.float32), C.LABEL_FEATURES[C.ADVANTAGE]),
+                C.VALUE: (values.astype(np.float32), C.LABEL_FEATURES[C.VALUE]),
+            },
+            metadata=recap_meta,
+            overwrite=cfg.overwrite,
+            link_videos=cfg.link_videos,
+            progress=cfg.progress,
+            repo_id=output_repo_id,
+            episode_index=frames["episode_index"],
         )
+        plots = _publish_plots(staged, plots_dir) if staged is not None else []
+    finally:
+        if staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
     return LabelSummary(
         output_root=output_root,
         provenance=provenance,

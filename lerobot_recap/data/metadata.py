@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -141,8 +141,11 @@ def load_recap_metadata(root: str | Path) -> RecapMetadata:
     if not path.exists():
         return RecapMetadata()
     try:
-        return RecapMetadata.from_dict(json.loads(path.read_text()))
-    except (json.JSONDecodeError, KeyError, ValueError) as err:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):  # a list or a number: from_dict would fail with an AttributeError traceback
+            raise TypeError(f"it holds a JSON {type(data).__name__}, not an object")
+        return RecapMetadata.from_dict(data)
+    except (KeyError, ValueError, TypeError, AttributeError) as err:  # JSONDecodeError is a ValueError
         raise ValueError(f"{path} is not a valid RECAP metadata file: {err}") from err
 
 
@@ -173,14 +176,21 @@ def record_episode_outcomes(
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temp file in the same directory and an atomic rename."""
+    """Write JSON to ``path`` through a temp file in the same directory and an atomic rename.
+
+    The temp file is created with ``open(..., "x")``, not ``tempfile.mkstemp``: mkstemp makes it mode 0600 whatever
+    the umask, and the rename would hand that to ``info.json`` / ``stats.json`` / ``recap.json``, so a copy shared
+    with a group or served to a trainer under another user could not be read. ``open`` gives the file the mode the
+    user's umask gives any new file (0644 under umask 022), like every other file of the dataset.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
-        with os.fdopen(fd, "w") as f:
+        with open(tmp, "x") as f:  # "x": a fresh file, never one a concurrent writer is filling
             json.dump(data, f, indent=2)
             f.write("\n")
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

@@ -10,6 +10,12 @@ parquet file as one episode. :func:`export_pistar` writes that layout from an an
     meta/recap.json            this project's RECAP metadata (constants, outcomes), kept for the way back
     data/chunk-{chunk:03d}/episode_{episode:06d}.parquet
     videos/chunk-{chunk:03d}/{video_key}/episode_{episode:06d}.mp4
+    .lerobot-recap-export      an empty marker: the folder is an export of this project, so --overwrite may replace it
+
+The source is checked first (:func:`lerobot_recap.data.validate.validate_recap_annotation`, the check label runs
+too): its columns and ``meta/recap.json`` must describe one annotation. Rounds annotated separately and merged with
+LeRobot's ``merge_datasets`` (which drops ``meta/recap.json``) are refused, naming the constants that disagree, and
+nothing is written; annotating the merged dataset once fixes them.
 
 The five RECAP columns keep their names; ``adv_ind`` becomes pistar's strings ``positive``/``negative``/``none``
 (a ``string`` feature), the other four keep their dtypes (``intervention`` int64, the rest float32). Values are
@@ -48,6 +54,7 @@ import numpy as np
 from lerobot_recap.data import contract as C
 from lerobot_recap.data import recap_math
 from lerobot_recap.data.dataset_io import (
+    EXPORT_MARKER,
     TMP_MARKER,
     DatasetError,
     _move_into_place,
@@ -57,11 +64,11 @@ from lerobot_recap.data.dataset_io import (
     episode_files,
     read_info,
     read_parquet,
-    remove_stale_temp_dirs,
     resolve_dataset_root,
     write_parquet,
 )
-from lerobot_recap.data.metadata import load_recap_metadata, save_recap_metadata, write_json_atomic
+from lerobot_recap.data.metadata import RecapMetadata, save_recap_metadata, write_json_atomic
+from lerobot_recap.data.validate import validate_recap_annotation
 
 if TYPE_CHECKING:
     from lerobot.datasets.utils import DatasetInfo
@@ -96,7 +103,7 @@ class ExportPistarConfig:
     output_root: Path | None = None
     """Root of the v2.1 export; defaults to the source root with a `_pistar` suffix."""
     overwrite: bool = False
-    """Replace an existing output root."""
+    """Replace an existing output root, if an earlier export wrote it (its .lerobot-recap-export marker says so) or it is empty."""
     reencode_videos: bool = False
     """Re-encode every video segment with PyAV instead of copying its packets (copying is used when possible)."""
 
@@ -119,20 +126,11 @@ def export_pistar(cfg: ExportPistarConfig, progress: bool = True) -> ExportSumma
     """Export ``cfg.root`` (annotated, v3.0) to ``cfg.output_root`` in the v2.1 layout, atomically."""
     source_root = resolve_dataset_root(cfg.repo_id, cfg.root)
     info = read_info(source_root)
-    missing = [name for name in C.RECAP_COLUMNS if name not in info.features]
-    if missing:
-        raise DatasetError(
-            f"{source_root} lacks the RECAP column(s) {missing}: run lerobot-recap-annotate on it first and export "
-            "the annotated copy"
-        )
-    if info.features[C.ADV_IND]["dtype"] != C.RECAP_FEATURES[C.ADV_IND]["dtype"]:
-        raise DatasetError(
-            f"{source_root} stores adv_ind as {info.features[C.ADV_IND]['dtype']!r} (a pistar/limb dataset, not "
-            "one annotated by this project): run lerobot-recap-annotate on it first and export the annotated copy"
-        )
+    # Before anything is written: the columns and meta/recap.json must describe one annotation (a merge of rounds
+    # annotated separately is refused here, not exported with two conventions).
+    metadata = validate_recap_annotation(source_root, info)
     output_root = Path(cfg.output_root) if cfg.output_root else source_root.with_name(source_root.name + "_pistar")
-    check_output_root(source_root, output_root, cfg.overwrite)
-    remove_stale_temp_dirs(output_root)
+    check_output_root(source_root, output_root, cfg.overwrite)  # --overwrite replaces only what is_replaceable_output allows
 
     episodes = _read_episodes_meta(source_root)
     episode_map = {int(ep): new for new, ep in enumerate(episodes["episode_index"])}
@@ -140,7 +138,8 @@ def export_pistar(cfg: ExportPistarConfig, progress: bool = True) -> ExportSumma
     with _sigterm_as_exception():
         try:
             tmp_root.mkdir(parents=True)
-            summary = _write_export(source_root, tmp_root, info, episodes, episode_map, cfg, progress)
+            summary = _write_export(source_root, tmp_root, info, episodes, episode_map, cfg, progress, metadata)
+            (tmp_root / EXPORT_MARKER).touch()  # marks the folder as ours: a later --overwrite may replace it
             _move_into_place(tmp_root, output_root)
         except BaseException:
             shutil.rmtree(tmp_root, ignore_errors=True)
@@ -173,6 +172,7 @@ def _write_export(
     episode_map: dict[int, int],
     cfg: ExportPistarConfig,
     progress: bool,
+    metadata: RecapMetadata,
 ) -> ExportSummary:
     from lerobot.datasets.feature_utils import get_hf_features_from_features
     from tqdm import tqdm
@@ -251,7 +251,6 @@ def _write_export(
                 features[key].setdefault("info", {})["video.codec"] = _video_codec(dst)
 
     _write_meta(source_root, tmp_root, info, features, episodes_jsonl, stats_jsonl, video_keys, chunks_size)
-    metadata = load_recap_metadata(source_root)
     metadata.episodes = {episode_map[ep]: value for ep, value in metadata.episodes.items() if ep in episode_map}
     renumbered = {str(old): new for old, new in episode_map.items() if old != new}
     metadata.add_history(

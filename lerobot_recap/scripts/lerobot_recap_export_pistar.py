@@ -3,7 +3,13 @@
 One parquet file and one mp4 per episode (``data/chunk-000/episode_000000.parquet``,
 ``videos/chunk-000/<video_key>/episode_000000.mp4``), ``meta/{info.json, episodes.jsonl, tasks.jsonl,
 episodes_stats.jsonl}``, and the five RECAP columns under pistar's names with ``adv_ind`` as the strings
-``positive``/``negative``/``none``. Episodes are renumbered 0..N-1 (v2.1 readers index them by position).
+``positive``/``negative``/``none``. Episodes are renumbered 0..N-1 (v2.1 readers index them by position). The
+export's root holds an empty ``.lerobot-recap-export`` marker: ``--overwrite=true`` replaces only such a folder (or an
+empty one).
+
+The source must be one annotation: rounds annotated separately and merged with ``lerobot-edit-dataset
+--operation.type=merge`` (which drops ``meta/recap.json``) are refused with the constants that disagree; run
+``lerobot-recap-annotate`` once on the merged dataset and export its output.
 
 Videos: a v3.0 mp4 packs many episodes; each episode's segment is cut out by copying its packets (no
 re-encoding) when it starts on a keyframe, as LeRobot writes them, and otherwise decoded and re-encoded with PyAV

@@ -12,9 +12,8 @@ as one line (exit code 2).
 
 from __future__ import annotations
 
-import logging
-
 import draccus
+from lerobot.utils.utils import init_logging
 
 from lerobot_recap.motors.yam.server import YamServerConfig, run
 from lerobot_recap.scripts.cli import run_cli
@@ -30,7 +29,11 @@ def serve_from_command_line() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # LeRobot's init_logging, as the other lerobot-recap commands: it replaces the root handlers. A plain
+    # logging.basicConfig() did nothing here: importing LeRobot (lerobot.utils.import_utils calls logging.debug()
+    # at import) has already run an implicit basicConfig() with a WARNING root, so the INFO "Serving ... on
+    # tcp://..." line never showed.
+    init_logging()
     run_cli(serve_from_command_line, COMMAND)
 
 

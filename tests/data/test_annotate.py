@@ -271,9 +271,9 @@ def test_bad_input_is_refused_with_a_clear_error(make_dataset, demo_episodes, tm
 
 
 def test_overwrite_replaces_an_existing_output(make_dataset, demo_episodes, tmp_path):
+    """An earlier annotate output is replaced whole (a folder of other things is refused: tests/data/test_bad_input.py)."""
     source = make_dataset("src", episodes=demo_episodes)
-    out = tmp_path / "out"
-    out.mkdir()
+    out = annotate_dataset(AnnotateConfig(root=source, output_root=tmp_path / "out"), progress=False).output_root
     (out / "stale.txt").write_text("old")
     annotate_dataset(AnnotateConfig(root=source, output_root=out, overwrite=True), progress=False)
     assert not (out / "stale.txt").exists()

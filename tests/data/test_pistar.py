@@ -15,7 +15,7 @@ import pytest
 
 from lerobot_recap.data import contract as C
 from lerobot_recap.data.annotate import AnnotateConfig, annotate_dataset
-from lerobot_recap.data.dataset_io import DatasetError, read_frame_columns
+from lerobot_recap.data.dataset_io import EXPORT_MARKER, DatasetError, read_frame_columns
 from lerobot_recap.data.metadata import load_recap_metadata
 from lerobot_recap.data.pistar import ExportPistarConfig, cut_video_segment, export_pistar
 from lerobot_recap.data.synthetic import random_episodes
@@ -201,6 +201,7 @@ def test_export_writes_one_parquet_per_episode_with_the_annotated_values(make_da
     assert summary.adv_ind_counts == {
         C.adv_ind_to_string(code): int(n) for code, n in zip(*np.unique(source[C.ADV_IND], return_counts=True), strict=True)
     }
+    assert (out / EXPORT_MARKER).is_file(), "the marker that lets a later --overwrite replace the export"
     exported_meta = load_recap_metadata(out)
     assert exported_meta.history[-1]["step"] == "export_pistar"
     assert exported_meta.episodes == load_recap_metadata(annotated).episodes
@@ -314,7 +315,15 @@ def test_export_refuses_bad_input_and_leaves_nothing_behind(make_dataset, tmp_pa
     with pytest.raises(DatasetError, match="already exists.*--overwrite"):
         export_pistar(ExportPistarConfig(root=annotated, output_root=tmp_path / "taken"), progress=False)
     export_pistar(ExportPistarConfig(root=annotated, output_root=tmp_path / "taken", overwrite=True), progress=False)
-    assert (tmp_path / "taken/meta/episodes.jsonl").exists()
+    assert (tmp_path / "taken/meta/episodes.jsonl").exists() and (tmp_path / "taken" / EXPORT_MARKER).is_file()
+    # A merge of rounds annotated separately (LeRobot's merge drops meta/recap.json) is refused before any write;
+    # tests/data/test_annotation_validation.py covers the merge itself.
+    stripped = tmp_path / "stripped"
+    shutil.copytree(annotated, stripped)
+    (stripped / "meta/recap.json").unlink()
+    with pytest.raises(DatasetError, match="no meta/recap.json.*run lerobot-recap-annotate once"):
+        export_pistar(ExportPistarConfig(root=stripped, output_root=tmp_path / "o3"), progress=False)
+    assert not (tmp_path / "o3").exists()
 
     # A failure mid-write (a bad adv_ind code in one data file) removes the temp directory; no output appears.
     broken = tmp_path / "broken"

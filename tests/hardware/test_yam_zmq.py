@@ -33,8 +33,8 @@ def free_port_pair() -> int:
 
 
 class RunningServer:
-    def __init__(self, port: int, encoding: str = "msgpack"):
-        self.server = YamArmServer(YamServerConfig(port=port, encoding=encoding, rate_hz=100.0))
+    def __init__(self, port: int, encoding: str = "msgpack", **overrides):
+        self.server = YamArmServer(YamServerConfig(port=port, encoding=encoding, rate_hz=100.0, **overrides))
         self.thread = threading.Thread(target=self.server.serve, daemon=True)
 
     def __enter__(self) -> YamArmServer:
@@ -204,6 +204,9 @@ def test_server_console_script_serves_and_stops_on_sigterm(tmp_path, monkeypatch
         arm.connect()
         assert arm.read().position.shape == (7,)
         arm.disconnect()
+        # The startup line names the address (it is logged before the first state, so it is there by now).
+        log = (tmp_path / "server.log").read_text()
+        assert f"Serving sim follower :{port} on tcp://127.0.0.1:{port} " in log, log
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0

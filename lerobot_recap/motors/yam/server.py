@@ -16,16 +16,22 @@ Gravity compensation (``--backend=can``) needs the arm's joint zero: pass the ro
 calibration file with ``--calibration_file`` and the arm's key prefix (``left_``/``right_``); without it the motors
 are taken as zeroed at the folded rest pose (I2RT's factory convention) with directions +1.
 
-The protocol is described in :mod:`lerobot_recap.motors.yam.zmq_arm`: msgpack or JSON, never pickle; malformed
-messages are counted, logged and dropped. The server's own watchdog holds the arm when commands stop.
+The protocol is described in :mod:`lerobot_recap.motors.yam.zmq_arm`: msgpack or JSON, never pickle. The server
+is bounded against a misbehaving client: messages over ``--max_message_bytes`` are dropped inside libzmq (which
+resets that client's connection) before they cost a byte of Python memory or a millisecond of the publishing loop;
+malformed messages and non-finite targets are refused; finite targets are clamped to the YAM joint ranges (through
+the calibration file's joint zero when given) and the gripper range; refusals and clamps are counted in every state
+message and logged at most once a second. The server's own watchdog holds the arm when commands stop.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,16 +39,35 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lerobot_recap.motors.yam.arm import ArmBackend, ArmFaultError, SimArm
-from lerobot_recap.motors.yam.calibration import MICRO
+from lerobot_recap.motors.yam.calibration import LINEAR_4310_STROKE_RAD, MICRO
 from lerobot_recap.motors.yam.config_gravity import YamGravityConfig
-from lerobot_recap.motors.yam.tables import ARM_JOINTS, N_MOTORS, YAM_CAN_BITRATE
-from lerobot_recap.motors.yam.teaching_handle import HANDLE_RANGE_RAD, HANDLE_REPLY_ID, HANDLE_REQUEST_ID
-from lerobot_recap.motors.yam.zmq_arm import PROTOCOL_VERSION, ProtocolError, decode, encode
+from lerobot_recap.motors.yam.tables import (
+    ARM_JOINTS,
+    N_MOTORS,
+    YAM_CAN_BITRATE,
+    YAM_JOINT_LIMITS_RAD,
+)
+from lerobot_recap.motors.yam.teaching_handle import (
+    HANDLE_RANGE_RAD,
+    HANDLE_REPLY_ID,
+    HANDLE_REQUEST_ID,
+)
+from lerobot_recap.motors.yam.zmq_arm import (
+    PROTOCOL_VERSION,
+    ProtocolError,
+    RateLimitedLog,
+    decode,
+    encode,
+    largest_client_message_bytes,
+)
 
 if TYPE_CHECKING:
     from lerobot_recap.motors.yam.can_arm import Feedforward
 
 logger = logging.getLogger(__name__)
+
+MAX_MESSAGES_PER_CYCLE = 256
+"""Messages read per publishing cycle at most: a client that floods commands cannot starve state publishing."""
 
 
 @dataclass
@@ -65,6 +90,9 @@ class YamServerConfig:
     """`msgpack` or `json` (never pickle)."""
     rate_hz: float = 100.0
     """State publishing rate."""
+    max_message_bytes: int = 4096
+    """Incoming messages larger than this are dropped by libzmq (ZMQ_MAXMSGSIZE), which also resets that client's
+    connection (it reconnects by itself). The largest legal message, a JSON command, is 223 bytes (msgpack: 90)."""
     watchdog_s: float = 0.25
     """Hold the arm if no command arrives for this long (at most 0.4 s)."""
     max_joint_velocity: float = 3.0
@@ -106,6 +134,12 @@ class YamServerConfig:
             raise ValueError(f"--encoding={self.encoding!r}: use `msgpack` or `json`.")
         if not 0 < self.watchdog_s <= 0.4:
             raise ValueError(f"--watchdog_s={self.watchdog_s} must be in (0, 0.4].")
+        if not self.rate_hz > 0:
+            raise ValueError(f"--rate_hz={self.rate_hz} must be positive.")
+        largest = largest_client_message_bytes(self.encoding)
+        if self.max_message_bytes < largest:
+            raise ValueError(f"--max_message_bytes={self.max_message_bytes} is below the largest legal "
+                             f"{self.encoding} message ({largest} bytes): legal commands would be dropped.")
 
 
 def gravity_feedforward(cfg: YamServerConfig) -> Feedforward | None:
@@ -136,6 +170,40 @@ def load_joint_zero(path: str, prefix: str) -> tuple[np.ndarray, np.ndarray]:
             "Copy the file `lerobot-calibrate` wrote for this robot id and set --calibration_prefix=left_ or right_."
         ) from None
     return offset, direction
+
+
+def load_gripper_range(path: str, prefix: str) -> tuple[float, float]:
+    """Motor angles of the closed and open gripper (a leader: the handle squeeze range) from a calibration JSON."""
+    try:
+        entry = json.loads(Path(path).read_text())[f"{prefix}gripper"]
+        closed, opened = entry["range_min"] / MICRO, entry["range_max"] / MICRO
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(
+            f"--calibration_file={path}: cannot read the range of `{prefix}gripper` ({type(e).__name__}: {e}). "
+            "Copy the file `lerobot-calibrate` wrote for this robot id and set --calibration_prefix=left_ or right_."
+        ) from None
+    return closed, opened
+
+
+def motor_limits(cfg: YamServerConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bound of each of the 7 motor-space targets this server accepts.
+
+    The YAM joint ranges (``YAM_JOINT_LIMITS_RAD``) taken to motor space through the calibration file's joint zero
+    and directions, else through I2RT's factory convention (motors zeroed at the folded rest pose, directions +1,
+    which is what ``lerobot-calibrate`` finds on a factory arm). The 7th value: the calibrated gripper range, else
+    the linear_4310's full stroke from 0; on a leader, the handle squeeze in [0, 1].
+    The robot already clamps a margin inside these ranges; this is the backstop for any other client.
+    """
+    offset, direction = np.zeros(6), np.ones(6)
+    seventh = (0.0, 1.0) if cfg.arm == "leader" else (0.0, LINEAR_4310_STROKE_RAD)
+    if cfg.calibration_file is not None:
+        offset, direction = load_joint_zero(cfg.calibration_file, cfg.calibration_prefix)
+        seventh = load_gripper_range(cfg.calibration_file, cfg.calibration_prefix)
+    joint_low, joint_high = np.array(YAM_JOINT_LIMITS_RAD).T
+    ends = np.stack([offset + direction * joint_low, offset + direction * joint_high])  # swapped where flipped
+    lower = np.append(ends.min(axis=0), min(seventh))
+    upper = np.append(ends.max(axis=0), max(seventh))
+    return lower, upper
 
 
 def make_backend(cfg: YamServerConfig) -> ArmBackend:
@@ -170,9 +238,16 @@ class YamArmServer:
         cfg.validate()
         self.cfg = cfg
         self.backend = backend if backend is not None else make_backend(cfg)
+        self.lower, self.upper = motor_limits(cfg)
         self.rejected = 0
+        """Malformed messages refused (never decoded further, never applied)."""
+        self.clamped = 0
+        """Commands with a target outside ``lower``..``upper``, applied clamped."""
         self.commands = 0
         self._stop = threading.Event()
+        # One warning a second at most: a client can send thousands of bad messages a second.
+        self._warn_rejected = RateLimitedLog(logger)
+        self._warn_clamped = RateLimitedLog(logger)
 
     def stop(self) -> None:
         """Make :meth:`serve` return (from another thread or a signal handler); the arm is then released."""
@@ -198,6 +273,10 @@ class YamArmServer:
         context = zmq.Context()
         pull = context.socket(zmq.PULL)
         pull.setsockopt(zmq.LINGER, 0)
+        # libzmq reads the size in the frame header and drops the connection of an oversized message before
+        # receiving it: no allocation, no Python decode and no stall of state publishing (a 36 MiB message used to
+        # hold the loop for over a second, longer than the clients' timeout).
+        pull.setsockopt(zmq.MAXMSGSIZE, self.cfg.max_message_bytes)
         pub = context.socket(zmq.PUB)
         pub.setsockopt(zmq.LINGER, 0)
         pub.setsockopt(zmq.SNDHWM, 1)
@@ -217,20 +296,36 @@ class YamArmServer:
     def _serve_connected(self, pull: Any, pub: Any) -> None:
         if self.cfg.arm == "leader":
             self.backend.set_passive(True)  # a leader floats from the start; clients may add a bilateral pull
-        logger.info("Serving %s on %s:%d (%s).", self.backend.name, self.cfg.host, self.cfg.port, self.cfg.encoding)
+        logger.info(
+            "Serving %s on tcp://%s:%d (commands; state on tcp://%s:%d), %s, messages up to %d bytes.",
+            self.backend.name, self.cfg.host, self.cfg.port, self.cfg.host, self.cfg.port + 1, self.cfg.encoding,
+            self.cfg.max_message_bytes,
+        )
+        logger.info("Targets are clamped to the motor range %s .. %s (%s).", np.round(self.lower, 3).tolist(),
+                    np.round(self.upper, 3).tolist(),
+                    "from --calibration_file" if self.cfg.calibration_file else "motors zeroed at the rest pose")
         period = 1.0 / self.cfg.rate_hz
         seq = 0
+        next_publish = time.monotonic()
         while not self._stop.is_set():
-            if pull.poll(int(period * 1000)):
+            # Commands are applied as they arrive, but state goes out on its own clock: busy clients neither
+            # speed publishing up nor (with the bounded drain) hold it back.
+            wait_ms = max(0, math.ceil((next_publish - time.monotonic()) * 1000))
+            if pull.poll(wait_ms):
                 self._drain(pull)
-            seq += 1
-            pub.send(encode(self._state_message(seq), self.cfg.encoding))
+            now = time.monotonic()
+            if now >= next_publish:
+                seq += 1
+                pub.send(encode(self._state_message(seq), self.cfg.encoding))
+                next_publish += period
+                if next_publish <= now:  # late (a slow backend read): restart the schedule, no catch-up burst
+                    next_publish = now + period
 
     def _drain(self, pull: Any) -> None:
         import zmq
 
         latest_command = None
-        while True:
+        for _ in range(MAX_MESSAGES_PER_CYCLE):
             try:
                 payload = pull.recv(zmq.NOBLOCK)
             except zmq.Again:
@@ -239,7 +334,7 @@ class YamArmServer:
                 message = decode(payload, self.cfg.encoding)
             except ProtocolError as e:
                 self.rejected += 1
-                logger.warning("Rejected a malformed message (%d so far): %s", self.rejected, e)
+                self._warn_rejected("Rejected a malformed message (%d so far): %s", self.rejected, e)
                 continue
             if message["type"] == "command":
                 latest_command = message["position"]  # only the newest target matters
@@ -248,15 +343,32 @@ class YamArmServer:
             elif message["type"] == "passive":
                 self.backend.set_passive(message["on"], message["kp_scale"])
         if latest_command is not None:
-            self.commands += 1
-            try:
-                self.backend.command(np.array(latest_command))
-            except ArmFaultError:
-                pass  # reported to the client in the state message
+            self._command(np.array(latest_command, dtype=np.float64))
+
+    def _command(self, target: np.ndarray) -> None:
+        """Apply a target clamped to the arm's range; a non-finite one is refused (``decode`` already does)."""
+        if not np.all(np.isfinite(target)):
+            # Belt and braces: NaN compares false with everything, so it would pass np.clip unchanged.
+            self.rejected += 1
+            self._warn_rejected("Rejected a non-finite target (%d so far): %s", self.rejected, target.tolist())
+            return
+        safe = np.clip(target, self.lower, self.upper)
+        if not np.array_equal(safe, target):
+            # The robot clamps (with a margin) before sending, so only a raw or broken client gets here.
+            self.clamped += 1
+            outside = [f"{ARM_JOINTS[i]}={target[i]:.4g}" for i in np.flatnonzero(safe != target)]
+            self._warn_clamped("Clamped a target outside the arm's range (%d so far): %s", self.clamped,
+                               ", ".join(outside))
+        self.commands += 1
+        try:
+            self.backend.command(safe)
+        except ArmFaultError:
+            pass  # reported to the client in the state message
 
     def _state_message(self, seq: int) -> dict[str, Any]:
         message: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": "state", "seq": seq,
-                                   "watchdog": self.backend.watchdog_tripped, "fault": None}
+                                   "watchdog": self.backend.watchdog_tripped, "fault": None,
+                                   "rejected": self.rejected, "clamped": self.clamped}
         try:
             state = self.backend.read()
         except ArmFaultError as e:
