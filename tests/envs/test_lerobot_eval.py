@@ -42,7 +42,7 @@ def test_stock_lerobot_eval_runs_a_policy_trained_on_generated_data(tiny_generat
             "--batch_size=2",
             "--num_workers=0",
             "--save_freq=2",
-            "--eval_freq=0",
+            "--env_eval_freq=0",
             "--wandb.enable=false",
             f"--output_dir={tmp_path / 'train'}",
         ],

@@ -61,7 +61,7 @@ def test_train_resume_lora_and_serve(annotated_dataset, tokenizer_dir, tmp_path)
     for name in ("config.json", "model.safetensors", "policy_preprocessor.json", "policy_postprocessor.json",
                  "tokenizer/tokenizer.json"):
         assert (ckpt / name).is_file(), name
-    assert "pi06_recap_prompt_state" in (ckpt / "policy_preprocessor.json").read_text()
+    assert "pi05_prepare_state_tokenizer_processor_step" in (ckpt / "policy_preprocessor.json").read_text()
 
     # --resume continues from the last checkpoint (processors reloaded from it, labels still by index)
     log = _train([f"--config_path={out / 'checkpoints' / 'last' / 'pretrained_model' / 'train_config.json'}",
