@@ -135,9 +135,12 @@ def label_metric(labeled: Path) -> str:
 
     labels = load_recap_metadata(labeled).labels or {}
     rate = labels.get("positive_rates", {}).get("autonomous", float("nan"))
-    held_out = labels.get("value_metrics", {}).get("held_out") or labels.get("value_metrics", {}).get("all", {})
-    spearman = held_out.get("spearman", float("nan"))
-    return f"positive rate (autonomous) {rate:.2f}; value Spearman {spearman:.2f}"
+    metrics = labels.get("value_metrics", {})
+    split = "held-out" if metrics.get("held_out") else "all"
+    judged = metrics.get("held_out") or metrics.get("all", {})
+    spearman = judged.get("spearman", float("nan"))
+    auc = judged.get("final_quarter_auc", float("nan"))
+    return f"positive rate (autonomous) {rate:.2f}; value ({split}) Spearman {spearman:.2f}, final-quarter AUC {auc:.2f}"
 
 
 def evaluation_table(evaluation: dict[str, dict[str, Any]]) -> str:

@@ -74,3 +74,21 @@ def test_read_progress_from_eval_info(tmp_path):
     info = {"per_task": [{"metrics": {"sum_rewards": [0.25, 1.0], "successes": [False, True]}}]}
     (tmp_path / "eval_info.json").write_text(json.dumps(info))
     assert read_progress(tmp_path) == [0.25, 1.0]
+
+
+def test_label_metric_reports_the_held_out_value_figures(tmp_path):
+    from lerobot_recap.data.metadata import RecapMetadata, save_recap_metadata
+    from lerobot_recap.pipeline.report import label_metric
+
+    metadata = RecapMetadata()
+    metadata.labels = {
+        "positive_rates": {"autonomous": 0.3},
+        "value_metrics": {
+            "all": {"spearman": 0.9, "final_quarter_auc": 1.0},
+            "held_out": {"spearman": 0.65, "final_quarter_auc": 0.875},
+        },
+    }
+    save_recap_metadata(tmp_path, metadata)
+    assert label_metric(tmp_path) == (
+        "positive rate (autonomous) 0.30; value (held-out) Spearman 0.65, final-quarter AUC 0.88"
+    )

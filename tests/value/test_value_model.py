@@ -16,6 +16,7 @@ from lerobot_recap.policies.recap_value.modeling_recap_value import (
     average_ranks,
     bin_centers,
     draw_held_out_episodes,
+    final_quarter_mask,
     spearman,
     two_hot,
     value_metrics,
@@ -58,6 +59,18 @@ def test_value_metrics_separation():
     assert metrics["success_auc"] == pytest.approx(1.0)
 
 
+def test_final_quarter_auc_judges_only_the_end_of_each_episode():
+    # Both episodes start alike (no value model can tell them apart yet) and part in their last quarter.
+    success = np.array([-0.5, -0.5, -0.5, -0.1])
+    failure = np.array([-0.4, -0.4, -0.4, -0.9])
+    predicted = np.concatenate([success, failure])
+    episode = np.array([3, 3, 3, 3, 7, 7, 7, 7])
+    metrics = value_metrics(predicted, predicted, episode, {3}, {7})
+    assert metrics["final_quarter_auc"] == pytest.approx(1.0)
+    assert metrics["success_auc"] < 0.5
+    np.testing.assert_array_equal(final_quarter_mask(episode), [False, False, False, True] * 2)
+
+
 def test_held_out_draw_is_per_outcome_and_seeded():
     from lerobot_recap.data.contract import Outcome
     from lerobot_recap.data.metadata import EpisodeInfo
@@ -65,7 +78,10 @@ def test_held_out_draw_is_per_outcome_and_seeded():
     episodes = {i: EpisodeInfo(Outcome.SUCCESS if i % 2 else Outcome.FAILURE) for i in range(20)}
     drawn = draw_held_out_episodes(episodes, 0.2, seed=3)
     assert drawn == draw_held_out_episodes(episodes, 0.2, seed=3)
-    assert sum(i % 2 for i in drawn) == 2 and sum(1 - i % 2 for i in drawn) == 2
+    assert sum(i % 2 for i in drawn) == 3 and sum(1 - i % 2 for i in drawn) == 3  # at least 3 of each outcome
+    few = {i: EpisodeInfo(Outcome.FAILURE if i < 4 else Outcome.SUCCESS) for i in range(40)}
+    drawn = draw_held_out_episodes(few, 0.1, seed=0)
+    assert sum(i < 4 for i in drawn) == 2 and sum(i >= 4 for i in drawn) == 4  # half of 4 failures; 10% of 36
 
 
 def _batch(root, policy, size=12):

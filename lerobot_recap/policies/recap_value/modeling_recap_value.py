@@ -124,7 +124,12 @@ def value_metrics(
     success_episodes: set[int],
     failure_episodes: set[int],
 ) -> dict[str, float]:
-    """MAE and Spearman against the targets; separation of success vs failure frames (mean gap and AUC)."""
+    """MAE and Spearman against the targets; separation of success vs failure frames (mean gap and AUC).
+
+    ``final_quarter_auc`` is the AUC over the last quarter of each episode's frames only: early frames cannot know an
+    outcome that is decided later, so the all-frames AUC of even a perfect value model stays well below 1. Frames of
+    an episode must be contiguous (dataset order).
+    """
     predicted = np.asarray(predicted, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     metrics = {
@@ -136,12 +141,29 @@ def value_metrics(
     is_failure = np.isin(episode_index, list(failure_episodes))
     if is_success.any() and is_failure.any():
         metrics["success_minus_failure"] = float(predicted[is_success].mean() - predicted[is_failure].mean())
-        # AUC: probability that a success frame's V exceeds a failure frame's (Mann-Whitney U from ranks).
-        both = np.concatenate([predicted[is_success], predicted[is_failure]])
-        ranks = average_ranks(both)
-        n_s, n_f = int(is_success.sum()), int(is_failure.sum())
-        metrics["success_auc"] = float((ranks[:n_s].sum() - n_s * (n_s + 1) / 2) / (n_s * n_f))
+        metrics["success_auc"] = success_auc(predicted[is_success], predicted[is_failure])
+        final = final_quarter_mask(episode_index)
+        metrics["final_quarter_auc"] = success_auc(predicted[is_success & final], predicted[is_failure & final])
     return metrics
+
+
+def success_auc(success_values: np.ndarray, failure_values: np.ndarray) -> float:
+    """Probability that a success frame's V exceeds a failure frame's (Mann-Whitney U from ranks, ties count half)."""
+    n_s, n_f = len(success_values), len(failure_values)
+    if n_s == 0 or n_f == 0:
+        return float("nan")
+    ranks = average_ranks(np.concatenate([success_values, failure_values]))
+    return float((ranks[:n_s].sum() - n_s * (n_s + 1) / 2) / (n_s * n_f))
+
+
+def final_quarter_mask(episode_index: np.ndarray) -> np.ndarray:
+    """Frames in the last quarter of their episode (by position in the episode; episodes contiguous)."""
+    episode_index = np.asarray(episode_index)
+    if episode_index.size == 0:
+        return np.zeros(0, dtype=bool)
+    _, first, inverse, counts = np.unique(episode_index, return_index=True, return_inverse=True, return_counts=True)
+    position = np.arange(episode_index.size) - first[inverse]
+    return position >= 0.75 * counts[inverse]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -180,7 +202,11 @@ def check_and_record_contract(config: RecapValueConfig, recap_meta: Any, record:
 
 
 def draw_held_out_episodes(episodes: dict[int, Any], fraction: float, seed: int) -> list[int]:
-    """Per outcome, a seeded ``fraction`` of the episodes (at least one where the outcome has 3 or more)."""
+    """Per outcome, a seeded ``fraction`` of the episodes, and at least min(3, half) where the outcome has 3 or more.
+
+    A held-out set with a single failure cannot support a separation figure; three of each outcome is the least that
+    can, and at least half of an outcome's episodes stay in training.
+    """
     rng = np.random.default_rng(seed)
     held_out: list[int] = []
     for outcome in Outcome:
@@ -188,8 +214,8 @@ def draw_held_out_episodes(episodes: dict[int, Any], fraction: float, seed: int)
         if not group or fraction <= 0:
             continue
         count = int(round(fraction * len(group)))
-        if count == 0 and len(group) >= 3:
-            count = 1
+        if len(group) >= 3:
+            count = max(count, min(3, len(group) // 2))
         held_out.extend(int(ep) for ep in rng.choice(group, size=min(count, len(group) - 1), replace=False))
     return sorted(held_out)
 
