@@ -22,6 +22,7 @@ CLI_CONFIGS = [
     "lerobot_recap.data.label:LabelConfig",
     "lerobot_recap.pipeline.runner:PipelineConfig",
     "lerobot_recap.envs.generate:GenerateConfig",
+    "lerobot_recap.envs.collect:CollectConfig",
     "lerobot_recap.motors.yam.server:YamServerConfig",
     "lerobot_recap.scripts.lerobot_recap_convert_checkpoint:ConvertCheckpointConfig",
 ]
