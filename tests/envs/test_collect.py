@@ -19,49 +19,10 @@ IMAGE = 32
 
 
 def build_tiny_handover_checkpoint(out: Path, image_size: int = IMAGE) -> Path:
-    """A randomly initialised tiny ``pi06_recap`` for the hand-over task, saved as lerobot-train saves one."""
-    import torch
-    from lerobot.configs.types import FeatureType, PolicyFeature
-    from lerobot.policies.factory import make_pre_post_processors
+    """A randomly initialised tiny ``pi06_recap`` for the hand-over task (14 joints, the ``top`` camera)."""
+    from tests.tiny_pi06 import build_tiny_pi06_checkpoint
 
-    from lerobot_recap.policies.pi06_recap.configuration_pi06_recap import (
-        PI06RecapConfig,
-    )
-    from lerobot_recap.policies.pi06_recap.modeling_pi06_recap import PI06RecapPolicy
-
-    torch.manual_seed(0)
-    n = 14
-    config = PI06RecapConfig.tiny(
-        input_features={
-            "observation.state": PolicyFeature(type=FeatureType.STATE, shape=(n,)),
-            "observation.images.top": PolicyFeature(type=FeatureType.VISUAL, shape=(3, image_size, image_size)),
-        },
-        output_features={"action": PolicyFeature(type=FeatureType.ACTION, shape=(n,))},
-        push_to_hub=False,
-        device="cpu",
-        chunk_size=4,
-        n_action_steps=4,
-        num_inference_steps=2,
-        max_state_dim=16,
-        max_action_dim=16,
-    )
-    policy = PI06RecapPolicy(config)
-    spread = {
-        "mean": np.zeros(n, np.float32),
-        "std": np.full(n, 0.5, np.float32),
-        "min": np.full(n, -1.0, np.float32),
-        "max": np.full(n, 1.0, np.float32),
-        "q01": np.full(n, -1.0, np.float32),
-        "q99": np.full(n, 1.0, np.float32),
-    }
-    preprocessor, postprocessor = make_pre_post_processors(
-        config, dataset_stats={"observation.state": spread, "action": spread}
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    policy.save_pretrained(out)
-    preprocessor.save_pretrained(out)
-    postprocessor.save_pretrained(out)
-    return out
+    return build_tiny_pi06_checkpoint(out, 14, {"top": (image_size, image_size, 3)}, device="cpu")
 
 
 @pytest.fixture(scope="session")

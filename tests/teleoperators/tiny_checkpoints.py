@@ -10,51 +10,8 @@ import sim_devices
 def build_tiny_pi06_checkpoint(
     out: Path, joints: int = sim_devices.N_JOINTS, cameras: dict[str, tuple[int, int, int]] | None = None, **overrides
 ) -> Path:
-    """A randomly initialised tiny ``pi06_recap`` for the sim arm, saved as lerobot-train saves one.
+    """:func:`tests.tiny_pi06.build_tiny_pi06_checkpoint`, by default fitting the sim arm."""
+    from tests.tiny_pi06 import build_tiny_pi06_checkpoint as build
 
-    The weights (``save_pretrained``, with the tokenizer beside them), ``config.json`` and the pre/post-processors
-    built from quantile stats, so that loading it goes through the same factories as a trained checkpoint. By
-    default it fits the sim arm; ``joints`` (state and action size) and ``cameras`` (name -> (H, W, C)) fit others.
-    """
-    import numpy as np
-    import torch
-    from lerobot.configs.types import FeatureType, PolicyFeature
-    from lerobot.policies.factory import make_pre_post_processors
-
-    from lerobot_recap.policies.pi06_recap.configuration_pi06_recap import PI06RecapConfig
-    from lerobot_recap.policies.pi06_recap.modeling_pi06_recap import PI06RecapPolicy
-
-    torch.manual_seed(0)
-    n = joints
     cameras = cameras if cameras is not None else {"cam": sim_devices.IMAGE_SHAPE}
-    overrides = {"chunk_size": 4, "n_action_steps": 4, "num_inference_steps": 2, "max_state_dim": 16, **overrides}
-    overrides.setdefault("max_action_dim", overrides["max_state_dim"])
-    config = PI06RecapConfig.tiny(
-        input_features={
-            "observation.state": PolicyFeature(type=FeatureType.STATE, shape=(n,)),
-            **{
-                f"observation.images.{name}": PolicyFeature(type=FeatureType.VISUAL, shape=(c, h, w))
-                for name, (h, w, c) in cameras.items()
-            },
-        },
-        output_features={"action": PolicyFeature(type=FeatureType.ACTION, shape=(n,))},
-        push_to_hub=False,
-        **overrides,
-    )
-    policy = PI06RecapPolicy(config)
-    spread = {
-        "mean": np.zeros(n, np.float32),
-        "std": np.full(n, 0.5, np.float32),
-        "min": np.full(n, -1.0, np.float32),
-        "max": np.full(n, 1.0, np.float32),
-        "q01": np.full(n, -1.0, np.float32),
-        "q99": np.full(n, 1.0, np.float32),
-    }
-    preprocessor, postprocessor = make_pre_post_processors(
-        config, dataset_stats={"observation.state": spread, "action": spread}
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    policy.save_pretrained(out)
-    preprocessor.save_pretrained(out)
-    postprocessor.save_pretrained(out)
-    return out
+    return build(out, joints, cameras, **overrides)
