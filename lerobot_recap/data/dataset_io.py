@@ -32,7 +32,7 @@ import shutil
 import signal
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -653,6 +653,7 @@ def write_dataset_copy(
     repo_id: str | None = None,
     episode_index: np.ndarray | None = None,
     check_finite: Sequence[str] = (),
+    extra_files: Mapping[str, Callable[[Path], None]] | None = None,
 ) -> Path:
     """Write a copy of the dataset at ``source_root`` to ``output_root`` with columns set, replaced or removed.
 
@@ -667,6 +668,8 @@ def write_dataset_copy(
         episode_index: the per-frame episode index in dataset order, if the caller has read it already.
         check_finite: float columns that must hold no NaN/inf; checked during the rewrite (nothing is written if
             one does).
+        extra_files: path relative to the copy's root -> a function that writes that file, called with its full
+            path before the copy is moved into place (so the file appears atomically with the dataset).
     Returns:
         the output root.
     """
@@ -716,6 +719,10 @@ def write_dataset_copy(
             write_info(info, tmp_root)
             write_json_atomic(tmp_root / "meta" / "stats.json", stats)
             save_recap_metadata(tmp_root, metadata)
+            for relative, write in (extra_files or {}).items():
+                target = tmp_root / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write(target)
             _move_into_place(tmp_root, output_root)
         except BaseException:
             shutil.rmtree(tmp_root, ignore_errors=True)

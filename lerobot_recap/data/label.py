@@ -107,6 +107,8 @@ class LabelConfig:
     """Hard-link videos into the copy (false - copy). Videos are never re-encoded."""
     progress: bool = True
     """Show progress bars."""
+    rabc_progress: bool = True
+    """Also write V as per-frame progress (1 + V) to sarm_progress.parquet, what LeRobot's RA-BC reads by default."""
 
     def __post_init__(self) -> None:
         # Finite first: `nan` fails every comparison, so a bare range test would let it through.
@@ -131,6 +133,35 @@ class LabelSummary:
     positive_rate: float
     inference: InferenceStats | None = None
     plots: list[Path] = field(default_factory=list)
+
+
+RABC_PROGRESS_FILE = "sarm_progress.parquet"
+"""Where LeRobot's RA-BC weighter looks for per-frame progress when --sample_weighting.progress_path is not given."""
+
+
+def write_rabc_progress(path: Path, frames: dict[str, np.ndarray], values: np.ndarray) -> None:
+    """V as task progress in LeRobot's RA-BC format: ``index``, ``episode_index``, ``frame_index``, ``progress_*``.
+
+    V is the normalized return-to-go in [-1, 0], so 1 + V rises towards 1 as a successful episode nears its end
+    and RA-BC's chunk delta ``progress[t + H] - progress[t]`` is V's change over the chunk (both heads get it).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    episode = frames["episode_index"].astype(np.int64)
+    starts = np.r_[0, np.flatnonzero(np.diff(episode)) + 1]
+    frame_index = np.arange(episode.size) - np.repeat(starts, np.diff(np.r_[starts, episode.size]))
+    progress = (1.0 + values).astype(np.float32)
+    table = pa.table(
+        {
+            "index": frames["index"].astype(np.int64),
+            "episode_index": episode,
+            "frame_index": frame_index.astype(np.int64),
+            "progress_sparse": progress,
+            "progress_dense": progress,
+        }
+    )
+    pq.write_table(table, path)
 
 
 FRAME_COLUMNS = ("index", "episode_index", "task_index", C.INTERVENTION, C.REWARD_LABEL, C.VALUE_LABEL)
@@ -420,6 +451,9 @@ def label_dataset(cfg: LabelConfig) -> LabelSummary:
             progress=cfg.progress,
             repo_id=output_repo_id,
             episode_index=frames["episode_index"],
+            extra_files={RABC_PROGRESS_FILE: lambda path: write_rabc_progress(path, frames, values)}
+            if cfg.rabc_progress
+            else None,
         )
         plots = _publish_plots(staged, plots_dir) if staged is not None else []
     finally:

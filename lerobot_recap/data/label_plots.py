@@ -46,6 +46,35 @@ def _spans(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(change[::2].tolist(), change[1::2].tolist(), strict=True))
 
 
+def episodes_to_draw(
+    starts: np.ndarray, ends: np.ndarray, ids: np.ndarray, human: np.ndarray, recap_meta: RecapMetadata, limit: int
+) -> list[int]:
+    """Positions of the episodes worth drawing, taken in turn from each kind, the policy's own episodes first.
+
+    Kinds: corrected (human and policy frames), autonomous failure, autonomous success, all-human (demonstration).
+    Demonstrations come first in most datasets, so drawing the first few would show nothing a value model has to
+    judge; one of each kind in turn shows where the labels matter.
+    """
+    kinds: dict[str, list[int]] = {"corrected": [], "failure": [], "success": [], "human": []}
+    for pos, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        share = float(human[int(start) : int(end)].mean()) if end > start else 0.0
+        if share >= 1.0:
+            kinds["human"].append(pos)
+        elif share > 0.0:
+            kinds["corrected"].append(pos)
+        elif _outcome(recap_meta, int(ids[pos])) == C.Outcome.FAILURE:
+            kinds["failure"].append(pos)
+        else:
+            kinds["success"].append(pos)
+    chosen: list[int] = []
+    queues = [list(positions) for positions in kinds.values()]
+    while len(chosen) < limit and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < limit:
+                chosen.append(queue.pop(0))
+    return chosen
+
+
 def write_label_plots(
     plots_dir: Path,
     frames: dict[str, np.ndarray],
@@ -108,7 +137,7 @@ def write_label_plots(
     written.append(_save(fig, plots_dir / "episode_positive_rate.png", plt))
 
     # 4. Per-episode curves: V, A, the indicator and intervention spans.
-    shown = list(range(min(max_episodes, len(bounds.ids))))
+    shown = episodes_to_draw(bounds.starts, bounds.ends, bounds.ids, human, recap_meta, max_episodes)
     fig, axes = plt.subplots(len(shown), 1, figsize=(8, 2.4 * max(len(shown), 1)), squeeze=False)
     for ax, pos in zip(axes[:, 0], shown, strict=True):
         start, end = int(bounds.starts[pos]), int(bounds.ends[pos])
@@ -122,7 +151,7 @@ def write_label_plots(
             ax.axhline(thresholds[task], color="tab:purple", linestyle=":", linewidth=1)
         ax.step(t, 0.1 * indicator[start:end], where="mid", color="k", linewidth=1, label="indicator x0.1")
         episode = int(bounds.ids[pos])
-        ax.set_title(f"episode {episode} ({_outcome(recap_meta, episode).value}); shaded: human", fontsize=9)
+        ax.set_title(f"episode {episode} ({_outcome(recap_meta, episode).value}); shaded: human (correction)", fontsize=9)
         ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     written.append(_save(fig, plots_dir / "episode_curves.png", plt))

@@ -230,13 +230,17 @@ def goal_distance(world) -> float:
 
 
 def dropping(world) -> bool:
-    """Every arm holding the cube is opening its gripper above the safe height: one more step and it may fall."""
-    from lerobot_recap.envs.handover import ARMS, GRIPPER, SAFE_DROP_HEIGHT
+    """Every arm holding the cube has opened its gripper past closed above the safe height: it is about to let go.
+
+    A policy's gripper command wobbles a little while holding; only an opening beyond the grasp threshold (the
+    cube slips at the release threshold, a step or two further) is what an operator sees as a drop coming.
+    """
+    from lerobot_recap.envs.handover import ARMS, GRIP_CLOSED, GRIPPER, SAFE_DROP_HEIGHT
 
     holders = [arm for arm in ARMS if world.held_by[arm]]
     if not holders or world.cube_z <= SAFE_DROP_HEIGHT:
         return False
-    return all(world.arm_q(arm)[GRIPPER] > 0.05 for arm in holders)
+    return all(world.arm_q(arm)[GRIPPER] > GRIP_CLOSED for arm in holders)
 
 
 class SimOperator:

@@ -7,6 +7,7 @@ this one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,16 +30,39 @@ class PolicyVariant:
     """Whether it is fine-tuned from the stage-2 checkpoint (False for stage 2 itself)."""
 
 
-SFT = PolicyVariant("sft", "stage 2: SFT on the demonstrations (where the three start)", "#999999", fine_tune=False)
+SFT = PolicyVariant("sft", "stage 2: SFT on the demonstrations (collects the data; where the fine-tunes start)", "#999999", fine_tune=False)
+RECAP = PolicyVariant("recap", "(d) stage 6: full RECAP, conditioned positive", "#e07b00", dataset="labeled")
+UNCONDITIONED = ("--policy.indicator_dropout=1.0", "--policy.inference_advantage=none")
+"""A baseline never sees the indicator, in training or at inference."""
 POLICY_VARIANTS: tuple[PolicyVariant, ...] = (
     SFT,
-    PolicyVariant("bc", "(a) plain BC on mixed data, no indicator", "#6a9fd4", flags=("--policy.indicator_dropout=1.0",)),
+    PolicyVariant("bc", "(a) plain BC on demos + rollouts + corrections, no indicator", "#6a9fd4", flags=UNCONDITIONED),
     PolicyVariant("recorded", "(b) stage 3: recorded indicator", "#2e7d32"),
-    PolicyVariant("recap", "(c) stage 6: full RECAP, conditioned positive", "#e07b00", dataset="labeled"),
+    PolicyVariant(
+        "rabc", "(c) LeRobot RA-BC weighted by the value model's progress", "#8e44ad", dataset="labeled",
+        flags=(*UNCONDITIONED, "--sample_weighting.type=rabc"),
+    ),
+    RECAP,
 )
-"""The reference (stage 2) and the three fine-tunes from it that differ only in the indicator they see."""
+"""The reference (stage 2) and the fine-tunes from it on the same data, differing only in how they use the labels."""
 FINE_TUNES = tuple(v for v in POLICY_VARIANTS if v.fine_tune)
 VARIANTS_BY_NAME = {v.name: v for v in POLICY_VARIANTS}
+
+
+def iteration_name(name: str, iteration: int) -> str:
+    """Stage and folder name of a stage of RECAP iteration ``iteration``: the bare name for the first, `_it<k>` after."""
+    return name if iteration == 1 else f"{name}_it{iteration}"
+
+
+def variant_of(name: str) -> PolicyVariant | None:
+    """The variant a stage or report key belongs to (`recap_it2_seed2000` -> recap), None for other stages."""
+    return VARIANTS_BY_NAME.get(re.sub(r"(_it\d+)?(_seed\d+)?$", "", name))
+
+
+def iteration_of(name: str) -> int:
+    """The RECAP iteration of a stage or report key (1 without an `_it<k>` part)."""
+    match = re.search(r"_it(\d+)", name)
+    return int(match.group(1)) if match else 1
 
 
 def finetune_name(cfg: Any, variant: str, seed: int) -> str:
@@ -73,10 +97,16 @@ class TrainingRun:
 
 
 def training_runs(cfg: Any) -> list[TrainingRun]:
-    """Every training stage of a pipeline config: stage 2, each fine-tune for each training seed, the value model."""
+    """Every training stage of a pipeline config: stage 2, each iteration's value model and fine-tunes per seed.
+
+    Iteration 1 fine-tunes every variant from stage 2; each later one fine-tunes RECAP from the previous RECAP policy.
+    """
     runs = [TrainingRun(SFT.name, cfg.sft_steps, 0, "pi06_recap")]
-    for variant in FINE_TUNES:
-        for seed in cfg.finetune_seeds:
-            runs.append(TrainingRun(finetune_name(cfg, variant.name, seed), cfg.finetune_steps, cfg.sft_steps, "pi06_recap"))
-    runs.append(TrainingRun("value", cfg.value_steps, 0, "recap_value"))
+    for iteration in range(1, cfg.iterations + 1):
+        runs.append(TrainingRun(iteration_name("value", iteration), cfg.value_steps, 0, "recap_value"))
+        start = cfg.sft_steps + (iteration - 1) * cfg.finetune_steps
+        for variant in FINE_TUNES if iteration == 1 else (RECAP,):
+            for seed in cfg.finetune_seeds:
+                name = finetune_name(cfg, iteration_name(variant.name, iteration), seed)
+                runs.append(TrainingRun(name, cfg.finetune_steps, start, "pi06_recap"))
     return runs

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lerobot_recap.pipeline.plan import VARIANTS_BY_NAME, TrainingRun, training_runs
+from lerobot_recap.pipeline.plan import SFT, TrainingRun, iteration_of, training_runs, variant_of
 
 _TRAIN_LINE = re.compile(r"step:(?P<step>[\d.]+[KMB]?) .*?loss:(?P<loss>[-\d.e]+)")
 _SUFFIX = {"": 1, "K": 1_000, "M": 1_000_000, "B": 1_000_000_000}
@@ -130,6 +130,28 @@ def data_mix_metric(annotated: Path) -> str:
     return ", ".join(f"{k} {v}" for k, v in {**mix["sources"], **mix["outcomes"]}.items())
 
 
+def episode_count(root: Path) -> int:
+    """Episodes of a LeRobot dataset, from its meta/info.json."""
+    return int(json.loads((Path(root) / "meta" / "info.json").read_text())["total_episodes"])
+
+
+def collect_summary(collected: Path) -> dict[str, Any]:
+    """What lerobot-recap-collect recorded in a round: its summary (episodes, successes, corrections, frames...)."""
+    from lerobot_recap.envs.collect import COLLECT_META_PATH
+
+    return json.loads((Path(collected) / COLLECT_META_PATH).read_text())["summary"]
+
+
+def collect_metric(collected: Path) -> str:
+    s = collect_summary(collected)
+    corrected = s["sources"].get("correction", 0)
+    human = s["human_frames"] / s["frames"] if s["frames"] else 0.0
+    return (
+        f"{s['episodes']} episodes, success {s['success_rate']:.0%} with corrections; {corrected} corrected "
+        f"({s['corrections']} takeovers, {human:.0%} of frames), {s['dropped']} dropped, {s['timeouts']} timed out"
+    )
+
+
 def label_metric(labeled: Path) -> str:
     from lerobot_recap.data.metadata import load_recap_metadata
 
@@ -181,9 +203,9 @@ def plot_training_curves(runs: list[TrainingRun], logs: Path, path: Path) -> Pat
     for run, curve in curves.items():
         axis = axes[1] if run.model == "recap_value" else axes[0]
         steps, losses = zip(*curve, strict=True)
-        variant = VARIANTS_BY_NAME.get(run.name.split("_seed")[0])
+        variant = variant_of(run.name)
         axis.plot([s + run.start_step for s in steps], losses, label=run.name, color=variant.colour if variant else None,
-                  alpha=1.0 if "_seed" not in run.name else 0.5)
+                  alpha=1.0 if "_seed" not in run.name and "_it" not in run.name else 0.5)
     axes[0].set_title("pi06_recap flow-matching loss")
     axes[1].set_title("recap_value cross-entropy")
     for axis in axes:
@@ -200,7 +222,7 @@ def plot_success_rates(evaluation: dict[str, dict[str, Any]], path: Path) -> Pat
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     names = list(evaluation)
-    colors = [VARIANTS_BY_NAME[n].colour if n in VARIANTS_BY_NAME else "#555555" for n in names]
+    colors = [variant_of(n).colour if variant_of(n) else "#555555" for n in names]
     panels = (
         ("success rate (95% Wilson CI)", [evaluation[n]["rate"] for n in names], [evaluation[n]["ci95"] for n in names]),
         (
@@ -228,6 +250,49 @@ def plot_success_rates(evaluation: dict[str, dict[str, Any]], path: Path) -> Pat
     return path
 
 
+def policy_title(key: str) -> str:
+    """A report row's title: its variant's, with the RECAP iteration after the first."""
+    variant, iteration = variant_of(key), iteration_of(key)
+    if variant is None:
+        return key
+    return variant.title if iteration == 1 else f"{variant.title}, iteration {iteration}"
+
+
+def plot_iterations(evaluation: dict[str, dict[str, Any]], path: Path) -> Path | None:
+    """Success per RECAP iteration: stage 2 at 0, each iteration's RECAP policy after it, baselines at iteration 1."""
+    if SFT.name not in evaluation and not any(variant_of(k) for k in evaluation):
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    lines: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for key, s in evaluation.items():
+        variant = variant_of(key)
+        if variant is None:
+            continue
+        lines.setdefault(variant.name, []).append((0 if variant.name == SFT.name else iteration_of(key), s))
+    sft = lines.get(SFT.name)
+    for name, points in lines.items():
+        if name != SFT.name and sft:  # every iteration starts from the policy before it: draw from stage 2
+            points = sft + points if name == "recap" else points
+        points.sort(key=lambda p: p[0])
+        xs = [x for x, _ in points]
+        rates = [s["rate"] for _, s in points]
+        errors = [[s["rate"] - s["ci95"][0] for _, s in points], [s["ci95"][1] - s["rate"] for _, s in points]]
+        colour = variant_of(name).colour
+        ax.errorbar(xs, rates, yerr=errors, marker="o", capsize=5, color=colour, label=name,
+                    linestyle="-" if len(xs) > 1 else "none")
+    iterations = max((x for points in lines.values() for x, _ in points), default=1)
+    ax.set_xticks(range(0, iterations + 1), ["stage 2"] + [f"iteration {k}" for k in range(1, iterations + 1)])
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("success rate (95% Wilson CI)")
+    ax.set_title("RECAP iterations: each collects with, and fine-tunes from, the policy before it")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_report(
     cfg,
     results,
@@ -236,22 +301,24 @@ def write_report(
     annotated: Path,
     labeled: Path,
     per_seed: dict[str, dict[int, float]] | None = None,
+    rounds: list[Path] | None = None,
 ) -> dict[str, Any]:
     """Write report.md, report.json and the plots into cfg.output_dir; returns the JSON summary.
 
-    ``evaluations`` pools every seed's episodes per policy; ``per_seed`` holds each seed's success rate.
+    ``evaluations`` pools every seed's episodes per policy; ``per_seed`` holds each seed's success rate;
+    ``annotated`` and ``labeled`` are the last iteration's data, ``rounds`` the collected rounds in order.
     """
     from lerobot_recap.data.metadata import load_recap_metadata
 
     out = Path(cfg.output_dir)
     evaluation = {
-        variant: {
-            "title": VARIANTS_BY_NAME[variant].title if variant in VARIANTS_BY_NAME else variant,
+        key: {
+            "title": policy_title(key),
             **success_summary(flags),
-            "progress": mean_summary(progress.get(variant, [])),
-            "per_seed": (per_seed or {}).get(variant, {}),
+            "progress": mean_summary(progress.get(key, [])),
+            "per_seed": (per_seed or {}).get(key, {}),
         }
-        for variant, flags in evaluations.items()
+        for key, flags in evaluations.items()
     }
     labels = load_recap_metadata(labeled).labels or {}
     runs = training_runs(cfg)
@@ -259,11 +326,13 @@ def write_report(
     plots = {"training_curves": plot_training_curves(runs, logs, out / "training_curves.png")}
     if evaluation:
         plots["success_rates"] = plot_success_rates(evaluation, out / "success_rates.png")
+        plots["iterations"] = plot_iterations(evaluation, out / "success_per_iteration.png")
     label_plots = sorted(str(p) for p in (labeled.parent / f"{labeled.name}_plots").glob("*.png"))
     summary = {
         "config": json.loads(json.dumps(asdict(cfg), default=str)),
         "stages": [asdict(r) for r in results],
         "data_mix": data_mix(annotated),
+        "rounds": {Path(r).name: collect_summary(r) for r in rounds or []},
         "value_metrics": labels.get("value_metrics", {}),
         "labels": {k: labels.get(k) for k in ("positive_rates", "thresholds", "n_steps", "positive_fraction")},
         "training_curves": {
@@ -277,6 +346,21 @@ def write_report(
     (out / "report.json").write_text(json.dumps(summary, indent=2, default=str))
     (out / "report.md").write_text(_markdown(cfg, results, summary))
     return summary
+
+
+def rounds_table(rounds: dict[str, dict[str, Any]]) -> str:
+    """One row per collected round: how the collecting policy did and how much the operator corrected."""
+    lines = [
+        "| round | episodes | success (with corrections) | corrected episodes | takeovers | human frames | dropped | timed out |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in rounds.items():
+        human = s["human_frames"] / s["frames"] if s["frames"] else 0.0
+        lines.append(
+            f"| {name} | {s['episodes']} | {s['success_rate']:.0%} | {s['sources'].get('correction', 0)} | "
+            f"{s['corrections']} | {human:.0%} | {s['dropped']} | {s['timeouts']} |"
+        )
+    return "\n".join(lines)
 
 
 def _markdown(cfg, results, summary: dict[str, Any]) -> str:
@@ -295,6 +379,8 @@ def _markdown(cfg, results, summary: dict[str, Any]) -> str:
         "| episodes | " + " | ".join(str(v) for v in mix["sources"].values()) + " | "
         + " | ".join(str(v) for v in mix["outcomes"].values()) + " |",
         "",
+        *(["## Collected rounds (stage 0 in simulation: the policy drives, the scripted operator corrects)", "",
+            rounds_table(summary["rounds"]), ""] if summary["rounds"] else []),
         "## Value model and labels",
         "",
         "```json",
@@ -317,15 +403,18 @@ def _markdown(cfg, results, summary: dict[str, Any]) -> str:
     ]
     if summary["evaluation"]:
         lines += [
-            f"Seeds {cfg.eval_seeds}, {cfg.eval_episodes} episodes each; the three policies start from the same "
-            f"stage-2 checkpoint and fine-tune for {cfg.finetune_steps} steps on the same data, differing only "
-            f"in the indicator ({_replicates(cfg)}). Success intervals are 95% Wilson score intervals over the pooled "
-            "episodes, so they leave out the spread between training runs that the per-seed column shows; progress is the "
-            "episode's summed reward (a quarter per sub-task: left grasp, right grasp, hand-over done, placed) with "
-            "a normal-approximation 95% interval.",
+            f"Seeds {cfg.eval_seeds}, {cfg.eval_episodes} episodes each. The fine-tunes of iteration 1 start from the "
+            f"stage-2 checkpoint and train for {cfg.finetune_steps} steps on the same data (the demonstrations and "
+            "the rounds that policy collected), differing only in how they use the labels; each later iteration "
+            f"fine-tunes RECAP from the previous one ({_replicates(cfg)}). Success intervals are 95% Wilson score "
+            "intervals over the pooled episodes, so they leave out the spread between training runs that the per-seed "
+            "column shows; progress is the episode's summed reward (a quarter per sub-task: left grasp, right grasp, "
+            "hand-over done, placed) with a normal-approximation 95% interval.",
             "",
             f"![success rates]({_relative(summary['plots']['success_rates'], cfg.output_dir)})",
         ]
+        if summary["plots"].get("iterations"):
+            lines += ["", f"![success per iteration]({_relative(summary['plots']['iterations'], cfg.output_dir)})"]
     lines += ["", "Rerun any stage by hand with its command above, e.g.:", "", "```",
               shlex.join(results[-1].command) if results else "", "```", ""]
     return "\n".join(lines)

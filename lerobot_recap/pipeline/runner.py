@@ -1,24 +1,33 @@
-"""The pipeline behind ``lerobot-recap-pipeline``: every RECAP stage through its stock entry point, a live stage
-table and a report.
+"""The pipeline behind ``lerobot-recap-pipeline``: one RECAP iteration (or several) through the stock entry points,
+a live stage table and a report.
 
-With no arguments the command runs the embedded default on CPU: it generates the simulated hand-over dataset
-(`lerobot-recap-generate`), annotates it (stage 1, `lerobot-recap-annotate`), fine-tunes a tiny `pi06_recap` on the
-demonstrations (stage 2, stock `lerobot-train`), trains the value model (stage 4, `lerobot-train
---policy.type=recap_value`), relabels the indicator (stage 5, `lerobot-recap-label`), then fine-tunes three policies
-from the stage-2 checkpoint on the same data for the same steps, differing only in the indicator they see:
+With no arguments the command runs the embedded default on CPU, the loop of the paper on a simulated task:
 
-- `bc`: plain behaviour cloning on the mixed data, no indicator (the baseline);
-- `recorded`: stage 3, the recorded indicator (human frames positive, autonomous frames unlabeled);
-- `recap`: stage 6, full RECAP (the value-model indicator);
+1. a few scripted demonstrations (`lerobot-recap-generate`), annotated (stage 1, `lerobot-recap-annotate`);
+2. stage 2: a few-shot `pi06_recap` fine-tuned on them (stock `lerobot-train`), moderately good by design;
+3. stage 0 with that policy: `lerobot-recap-collect` lets it drive the simulated task while a scripted operator
+   takes over through recap_dagger's phase machine when it goes wrong; the round is annotated, merged with the
+   demonstrations by stock `lerobot-edit-dataset --operation.type=merge` and the merge annotated once;
+4. stage 4: the value model on all of it (`lerobot-train --policy.type=recap_value`); stage 5: the indicator
+   relabelled (`lerobot-recap-label`, which also writes the value as RA-BC progress);
+5. four fine-tunes from the stage-2 checkpoint on the same data for the same steps:
 
-and evaluates each with stock `lerobot-eval` (conditioned positive), with the stage-2 checkpoint itself as a
-reference row, reporting success rates with 95% Wilson intervals. Every command is printed so it can be rerun by
-hand; a finished stage is not rerun (its marker lives in `<output_dir>/stages/`) unless `--force_stages` names it, its
-command changed, or a stage before it ran again.
+   - `bc`: plain behaviour cloning, no indicator (DAgger's aggregate);
+   - `recorded`: stage 3, the recorded indicator (human frames positive, autonomous frames unlabeled);
+   - `rabc`: LeRobot's own RA-BC (`--sample_weighting.type=rabc`) weighted by our value model's progress;
+   - `recap`: stage 6, full RECAP (the value-model indicator), conditioned positive;
 
-On a user's dataset (`--dataset_root`) the same stages run with the sizes and launcher given (for example
-`--policy_size=full --policy_base_model=lerobot/pi05_base --launcher='[accelerate,launch,--num_processes=2]'`);
-the simulated evaluation is skipped unless `--eval_env` names a LeRobot env that matches the data.
+and evaluates each with stock `lerobot-eval`, with the stage-2 policy that collected the data as the reference row,
+reporting success rates with 95% Wilson intervals. `--iterations=N` repeats 3-5 from the newest RECAP policy (it
+collects, the value model and labels are redone on everything so far, and RECAP fine-tunes from it). Every command
+is printed so it can be rerun by hand; a finished stage is not rerun (its marker lives in `<output_dir>/stages/`)
+unless `--force_stages` names it, its command changed, or a stage before it ran again.
+
+On a user's dataset (`--dataset_root`, e.g. demonstrations plus recap_dagger rounds recorded on the robot) the stages
+2, 4, 5 and the fine-tunes run with the sizes and launcher given (for example `--policy_size=full
+--policy_base_model=lerobot/pi05_base --launcher='[accelerate,launch,--num_processes=2]'`); collection needs the
+robot (`lerobot-record`, examples/stage0_yam.sh), and the simulated evaluation is skipped unless `--eval_env` names
+a LeRobot env that matches the data.
 """
 
 import json
@@ -34,7 +43,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lerobot_recap.pipeline import report
-from lerobot_recap.pipeline.plan import FINE_TUNES, POLICY_VARIANTS, SFT, finetune_name, finetune_seed_of, log_freq
+from lerobot_recap.pipeline.plan import (
+    FINE_TUNES,
+    RECAP,
+    SFT,
+    PolicyVariant,
+    finetune_name,
+    finetune_seed_of,
+    iteration_name,
+    log_freq,
+)
 
 
 @dataclass
@@ -46,16 +64,22 @@ class PipelineConfig:
     dataset_root: Path | None = None
     """An existing LeRobot v3.0 dataset to run on (default  generate the embedded simulated task)."""
     full: bool = False
-    """Larger evaluation - 3 seeds, each a fresh run of the three fine-tunes evaluated on 100 episodes."""
+    """Larger evaluation - 3 seeds, each a fresh run of the fine-tunes evaluated on 100 episodes."""
 
     # --- the embedded task ---------------------------------------------------------------------------------
 
-    n_demos: int = 20
-    """Embedded default - scripted demonstrations to generate."""
-    n_autonomous: int = 20
-    """Embedded default - autonomous rollouts (with failures) to generate."""
-    n_corrected: int = 12
-    """Embedded default - rollouts with operator corrections to generate."""
+    n_demos: int = 10
+    """Embedded default - scripted demonstrations to generate (few, so stage 2 lands around half success)."""
+    n_rollouts: int = 100
+    """Embedded default - episodes the current policy drives per iteration (stage 0 in simulation)."""
+    collect_batch_size: int = 10
+    """Embedded default - simulated envs the collecting policy drives at once."""
+    corrections: bool = True
+    """Embedded default - let the scripted operator take over when the policy errs (false: autonomous rollouts only)."""
+    collect_args: list[str] = field(default_factory=list)
+    """Extra flags for lerobot-recap-collect (e.g. --operator.stall_steps=20)."""
+    iterations: int = 1
+    """Embedded default - RECAP iterations: collect -> value -> label -> fine-tune, each from the newest RECAP policy."""
     spawn_scale: float = 0.0
     """Embedded default - randomization of the cube/target layout in [0, 1], for the data and the evaluation."""
     image_size: int = 32
@@ -133,6 +157,32 @@ class PipelineConfig:
             )
         if self.policy_size not in ("tiny", "full"):
             raise ValueError(f"--policy_size={self.policy_size!r}: use tiny or full")
+        if self.iterations < 1:
+            raise ValueError(f"--iterations must be >= 1 (got {self.iterations})")
+        if self.n_demos < 1:
+            raise ValueError(f"--n_demos must be >= 1 (got {self.n_demos})")
+        if self.collects and (self.n_rollouts < 1 or self.collect_batch_size < 1):
+            raise ValueError("--n_rollouts and --collect_batch_size must be >= 1")
+        if self.iterations > 1 and not self.collects:
+            raise ValueError(
+                "--iterations > 1 needs new episodes from each RECAP policy: the pipeline collects them only on the "
+                "embedded task (no --dataset_root, --eval_env=recap_handover); on a robot, record the next round "
+                "with lerobot-record --teleop.type=recap_dagger and rerun on the merged data"
+            )
+
+    @property
+    def collects(self) -> bool:
+        """Whether the pipeline records its own rounds (the embedded task, where the simulator can be driven)."""
+        return self.dataset_root is None and self.eval_env == "recap_handover"
+
+
+@dataclass
+class Evaluations:
+    """Per-episode results of every evaluated policy, pooled over the eval seeds (the report's rows, in order)."""
+
+    successes: dict[str, list[bool]] = field(default_factory=dict)
+    progress: dict[str, list[float]] = field(default_factory=dict)
+    per_seed: dict[str, dict[int, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -161,7 +211,8 @@ class Pipeline:
         self.data_dir = cfg.output_dir / "data"
         self.source = cfg.dataset_root or self.data_dir / "handover"
         self.annotated = self.data_dir / "annotated"
-        self.labeled = self.data_dir / "labeled"
+        self.rounds: list[Path] = []
+        """The collected rounds (raw, as lerobot-recap-collect wrote them), in order."""
 
     # -- running one stage ---------------------------------------------------------------------------------------
     def run(self, name: str, command: list[str], metric: Callable[[], str], writes: Path | None = None) -> StageResult:
@@ -250,6 +301,96 @@ class Pipeline:
             command += [f"--env.spawn_scale={cfg.spawn_scale}", f"--env.image_size={cfg.image_size}"]
         return command
 
+    # -- the stages ----------------------------------------------------------------------------------------------
+    def annotate(self, name: str, source: Path, output: Path) -> None:
+        self.run(
+            name,
+            [console_script("lerobot-recap-annotate"), f"--root={source}", f"--output_root={output}", "--overwrite=true"],
+            lambda: report.data_mix_metric(output),
+        )
+
+    def collect_round(self, iteration: int, policy: Path, previous: Path) -> Path:
+        """Stage 0 with ``policy``; the round is annotated, merged with ``previous`` and the merge annotated once.
+
+        LeRobot's merge keeps the columns but not ``meta/recap.json``, and each round has its own constants (L, C_fail
+        per task), so the merge is annotated again: annotate reads the outcomes back from the reward column.
+        """
+        cfg, data = self.cfg, self.data_dir
+        collected = data / iteration_name("collect", iteration)
+        self.run(
+            iteration_name("collect", iteration),
+            [console_script("lerobot-recap-collect"), f"--policy.path={policy}", f"--policy.device={cfg.device}",
+             f"--output_dir={collected}", f"--repo_id=local/{collected.name}", f"--n_episodes={cfg.n_rollouts}",
+             f"--batch_size={cfg.collect_batch_size}", f"--seed={iteration}", f"--corrections={str(cfg.corrections).lower()}",
+             f"--spawn_scale={cfg.spawn_scale}", f"--image_size={cfg.image_size}", "--overwrite=true", *cfg.collect_args],
+            lambda: report.collect_metric(collected),
+        )
+        self.rounds.append(collected)
+        annotated_round = data / f"{collected.name}_annotated"
+        self.annotate(iteration_name("annotate_collect", iteration), collected, annotated_round)
+        merged = data / iteration_name("merged", iteration)
+        self.run(
+            iteration_name("merge", iteration),
+            [console_script("lerobot-edit-dataset"), f"--new_repo_id=local/{merged.name}", f"--new_root={merged}",
+             "--operation.type=merge",
+             f"--operation.repo_ids={json.dumps([f'local/{previous.name}', f'local/{annotated_round.name}'])}",
+             f"--operation.roots={json.dumps([str(previous), str(annotated_round)])}"],
+            lambda: f"{report.episode_count(merged)} episodes",
+            writes=merged,
+        )
+        annotated = data / f"{merged.name}_annotated"
+        self.annotate(iteration_name("annotate_merged", iteration), merged, annotated)
+        return annotated
+
+    def value_and_label(self, iteration: int, data: Path) -> Path:
+        """Stages 4 and 5 on ``data``: the value model, then the relabelled copy it returns."""
+        cfg, out = self.cfg, self.cfg.output_dir
+        value, label = iteration_name("value", iteration), iteration_name("label", iteration)
+        labeled = self.data_dir / iteration_name("labeled", iteration)
+        self.run(
+            value,
+            self.train_command(out / value, data, cfg.value_steps, cfg.batch_size,
+                               ["--policy.type=recap_value", f"--policy.size={cfg.value_size}", *cfg.value_args]),
+            lambda: report.train_metric(out / "logs" / f"{value}.log", log_freq(cfg.value_steps)),
+            writes=out / value,
+        )
+        self.run(
+            label,
+            [console_script("lerobot-recap-label"), f"--root={data}", f"--value_path={out / value}",
+             f"--output_root={labeled}", f"--n_steps={cfg.n_steps}", f"--positive_fraction={cfg.positive_fraction}",
+             f"--batch_size={cfg.batch_size}", f"--num_workers={cfg.num_workers}", f"--device={cfg.device}",
+             "--overwrite=true"],
+            lambda: report.label_metric(labeled),
+        )
+        return labeled
+
+    def fine_tune(self, name: str, variant: PolicyVariant, init: Path, data: Path, seed: int) -> None:
+        cfg, out = self.cfg, self.cfg.output_dir
+        self.run(
+            name,
+            self.train_command(out / name, data, cfg.finetune_steps, cfg.finetune_batch_size,
+                               self.policy_flags(init, list(variant.flags))) + [f"--seed={seed}"],
+            lambda: report.train_metric(out / "logs" / f"{name}.log", log_freq(cfg.finetune_steps)),
+            writes=out / name,
+        )
+
+    def evaluate(self, key: str, trained_for: Callable[[int], str], evaluations: Evaluations) -> None:
+        """Evaluate policy ``key`` on every eval seed; eval seed i runs the training run ``trained_for(i)``."""
+        cfg, out = self.cfg, self.cfg.output_dir
+        evaluations.successes[key], evaluations.progress[key] = [], []
+        for i, seed in enumerate(cfg.eval_seeds):
+            eval_dir = out / "eval" / f"{key}_seed{seed}"
+            self.run(
+                f"eval_{key}_seed{seed}",
+                self.eval_command(checkpoint_of(out / trained_for(i)), eval_dir, seed),
+                lambda eval_dir=eval_dir: report.eval_metric(report.read_successes(eval_dir))
+                + f", progress {report.mean_summary(report.read_progress(eval_dir))['mean']:.2f}",
+            )
+            successes = report.read_successes(eval_dir)
+            evaluations.per_seed.setdefault(key, {})[seed] = report.success_summary(successes)["rate"]
+            evaluations.successes[key] += successes
+            evaluations.progress[key] += report.read_progress(eval_dir)
+
 
 def checkpoint_of(train_dir: Path) -> Path:
     return train_dir / "checkpoints" / "last" / "pretrained_model"
@@ -274,17 +415,11 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         p.run(
             "generate",
             [console_script("lerobot-recap-generate"), f"--output_dir={p.source}", f"--n_demos={cfg.n_demos}",
-             f"--n_autonomous={cfg.n_autonomous}", f"--n_corrected={cfg.n_corrected}",
-             f"--spawn_scale={cfg.spawn_scale}", f"--image_size={cfg.image_size}", f"--seed={cfg.data_seed}",
-             "--overwrite=true"],
+             "--n_autonomous=0", "--n_corrected=0", f"--spawn_scale={cfg.spawn_scale}",
+             f"--image_size={cfg.image_size}", f"--seed={cfg.data_seed}", "--overwrite=true"],
             lambda: f"{len(load_recap_metadata(p.source).episodes)} episodes",
         )
-    p.run(
-        "annotate",
-        [console_script("lerobot-recap-annotate"), f"--root={p.source}", f"--output_root={p.annotated}",
-         "--overwrite=true"],
-        lambda: report.data_mix_metric(p.annotated),
-    )
+    p.annotate("annotate", p.source, p.annotated)
     demos = report.demo_episodes(p.annotated)
     sft_data = [f"--dataset.episodes={json.dumps(demos, separators=(',', ':'))}"] if demos else []
     p.run(
@@ -294,57 +429,28 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         lambda: report.train_metric(out / "logs" / "sft.log", log_freq(cfg.sft_steps)),
         writes=out / SFT.name,
     )
-    p.run(
-        "value",
-        p.train_command(out / "value", p.annotated, cfg.value_steps, cfg.batch_size,
-                        ["--policy.type=recap_value", f"--policy.size={cfg.value_size}", *cfg.value_args]),
-        lambda: report.train_metric(out / "logs" / "value.log", log_freq(cfg.value_steps)),
-        writes=out / "value",
-    )
-    p.run(
-        "label",
-        [console_script("lerobot-recap-label"), f"--root={p.annotated}", f"--value_path={out / 'value'}",
-         f"--output_root={p.labeled}", f"--n_steps={cfg.n_steps}", f"--positive_fraction={cfg.positive_fraction}",
-         f"--batch_size={cfg.batch_size}", f"--num_workers={cfg.num_workers}", f"--device={cfg.device}",
-         "--overwrite=true"],
-        lambda: report.label_metric(p.labeled),
-    )
-    sft = checkpoint_of(out / SFT.name)
-    datasets = {"annotated": p.annotated, "labeled": p.labeled}
-    for variant in FINE_TUNES:
-        for seed in cfg.finetune_seeds:
-            name = finetune_name(cfg, variant.name, seed)
-            p.run(
-                name,
-                p.train_command(out / name, datasets[variant.dataset], cfg.finetune_steps, cfg.finetune_batch_size,
-                                p.policy_flags(sft, list(variant.flags))) + [f"--seed={seed}"],
-                lambda name=name: report.train_metric(out / "logs" / f"{name}.log", log_freq(cfg.finetune_steps)),
-                writes=out / name,
-            )
-    evaluations: dict[str, list[bool]] = {}
-    progress: dict[str, list[float]] = {}
-    per_seed: dict[str, dict[int, float]] = {}
-    if cfg.eval_env:
-        for variant in (v.name for v in POLICY_VARIANTS if v.fine_tune or cfg.eval_sft):
-            successes: list[bool] = []
-            progress[variant] = []
-            for i, seed in enumerate(cfg.eval_seeds):
-                eval_dir = out / "eval" / f"{variant}_seed{seed}"
-                trained = variant if variant == SFT.name else finetune_name(cfg, variant, finetune_seed_of(cfg, i))
-                p.run(
-                    f"eval_{variant}_seed{seed}",
-                    p.eval_command(checkpoint_of(out / trained), eval_dir, seed),
-                    lambda eval_dir=eval_dir: report.eval_metric(report.read_successes(eval_dir))
-                    + f", progress {report.mean_summary(report.read_progress(eval_dir))['mean']:.2f}",
-                )
-                seed_successes = report.read_successes(eval_dir)
-                per_seed.setdefault(variant, {})[seed] = report.success_summary(seed_successes)["rate"]
-                successes += seed_successes
-                progress[variant] += report.read_progress(eval_dir)
-            evaluations[variant] = successes
-    else:
+    evaluations = Evaluations()
+    if cfg.eval_env and cfg.eval_sft:
+        p.evaluate(SFT.name, lambda seed: SFT.name, evaluations)
+    policy, data = checkpoint_of(out / SFT.name), p.annotated
+    for iteration in range(1, cfg.iterations + 1):
+        if cfg.collects:
+            data = p.collect_round(iteration, policy, data)
+        labeled = p.value_and_label(iteration, data)
+        datasets = {"annotated": data, "labeled": labeled}
+        for variant in FINE_TUNES if iteration == 1 else (RECAP,):
+            key = iteration_name(variant.name, iteration)
+            for seed in cfg.finetune_seeds:
+                p.fine_tune(finetune_name(cfg, key, seed), variant, policy, datasets[variant.dataset], seed)
+            if cfg.eval_env:
+                p.evaluate(key, lambda i, key=key: finetune_name(cfg, key, finetune_seed_of(cfg, i)), evaluations)
+        # The next iteration collects with, and fine-tunes from, the newest RECAP policy (first training seed).
+        policy = checkpoint_of(out / iteration_name(RECAP.name, iteration))
+    if not cfg.eval_env:
         logging.info("no --eval_env: evaluate on the robot with lerobot-rollout --strategy.type=episodic (examples/eval_robot.sh)")
-    summary = report.write_report(cfg, p.results, evaluations, progress, p.annotated, p.labeled, per_seed)
+    summary = report.write_report(
+        cfg, p.results, evaluations.successes, evaluations.progress, data, labeled, evaluations.per_seed,
+        rounds=p.rounds,
+    )
     print(report.evaluation_table(summary["evaluation"]), flush=True)
     return summary
-

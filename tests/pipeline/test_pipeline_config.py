@@ -57,8 +57,8 @@ def test_every_training_run_gets_its_curve_seed_replicates_included(tmp_path):
     cfg = PipelineConfig(output_dir=tmp_path, full=True, sft_steps=100, finetune_steps=40, value_steps=20)
     runs = training_runs(cfg)
     names = [run.name for run in runs]
-    assert names[0] == "sft" and names[-1] == "value"
-    assert {"bc", "bc_seed2000", "bc_seed3000", "recap_seed3000", "recorded_seed2000"} <= set(names)
+    assert names[:2] == ["sft", "value"]
+    assert {"bc", "bc_seed2000", "bc_seed3000", "rabc_seed2000", "recap_seed3000", "recorded_seed2000"} <= set(names)
     logs = tmp_path / "logs"
     logs.mkdir()
     for run in runs:
@@ -83,3 +83,47 @@ def test_the_pipeline_and_its_report_share_one_plan_not_each_other():
     }
     assert not {"lerobot_recap.pipeline.runner", "lerobot_recap.scripts.lerobot_recap_pipeline"} & imported
     assert "lerobot_recap.pipeline.plan" in imported
+
+
+def test_later_iterations_fine_tune_recap_from_the_previous_one(tmp_path):
+    from lerobot_recap.pipeline.plan import iteration_of, training_runs, variant_of
+
+    cfg = PipelineConfig(output_dir=tmp_path, iterations=3, sft_steps=100, finetune_steps=40)
+    runs = {run.name: run for run in training_runs(cfg)}
+    # Iteration 1 compares every variant; later ones only continue RECAP, each from where the one before ended.
+    assert {"bc", "recorded", "rabc", "recap", "value", "recap_it2", "value_it2", "recap_it3", "value_it3"} == set(runs) - {"sft"}
+    assert [runs[n].start_step for n in ("recap", "recap_it2", "recap_it3")] == [100, 140, 180]
+    assert variant_of("recap_it2_seed2000").name == "recap" and iteration_of("recap_it2_seed2000") == 2
+    assert variant_of("value_it2") is None and iteration_of("bc") == 1
+
+
+def test_iterations_need_the_embedded_task(tmp_path):
+    with pytest.raises(ValueError, match="lerobot-record"):
+        PipelineConfig(output_dir=tmp_path, dataset_root=tmp_path / "robot_data", iterations=2)
+    with pytest.raises(ValueError, match="--iterations must be >= 1"):
+        PipelineConfig(output_dir=tmp_path, iterations=0)
+    assert PipelineConfig(output_dir=tmp_path).collects
+    assert not PipelineConfig(output_dir=tmp_path, dataset_root=tmp_path / "robot_data").collects
+
+
+def test_baselines_never_see_the_indicator():
+    from lerobot_recap.pipeline.plan import FINE_TUNES
+
+    flags = {v.name: v.flags for v in FINE_TUNES}
+    for baseline in ("bc", "rabc"):
+        assert "--policy.indicator_dropout=1.0" in flags[baseline]
+        assert "--policy.inference_advantage=none" in flags[baseline]
+    assert "--sample_weighting.type=rabc" in flags["rabc"]
+    assert flags["recap"] == () and flags["recorded"] == ()
+
+
+def test_iteration_plot_and_titles(tmp_path):
+    from lerobot_recap.pipeline.report import plot_iterations, policy_title
+
+    evaluation = {
+        name: success_summary([True] * k + [False] * (10 - k))
+        for name, k in (("sft", 4), ("bc", 5), ("recorded", 5), ("rabc", 5), ("recap", 7), ("recap_it2", 8))
+    }
+    assert policy_title("recap_it2").endswith("iteration 2") and policy_title("recap") == policy_title("recap_it1")
+    path = plot_iterations(evaluation, tmp_path / "iterations.png")
+    assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -157,3 +157,46 @@ def test_missing_value_path_and_bad_options(annotated_root, tmp_path):
         _label(annotated_root, tmp_path / "out", "x", positive_fraction=0.0)
     with pytest.raises(DatasetError, match="does not exist"):
         _label(annotated_root, tmp_path / "out", tmp_path / "nowhere")
+
+
+def test_value_is_written_as_the_progress_lerobot_rabc_reads(labeled):
+    """The labeled root carries sarm_progress.parquet: 1 + V per frame, loaded by LeRobot's own RA-BC weighter."""
+    import pandas as pd
+    import torch
+    from lerobot.rewards.sarm.rabc import RABCWeights
+
+    out, _ = labeled
+    frames = _flat(read_frame_columns(out, ["index", "episode_index", "frame_index", C.VALUE]))
+    progress = pd.read_parquet(out / "sarm_progress.parquet")
+    np.testing.assert_array_equal(progress["index"].to_numpy(), frames["index"])
+    np.testing.assert_array_equal(progress["episode_index"].to_numpy(), frames["episode_index"])
+    np.testing.assert_array_equal(progress["frame_index"].to_numpy(), frames["frame_index"])
+    np.testing.assert_allclose(progress["progress_sparse"].to_numpy(), 1.0 + frames[C.VALUE], atol=1e-6)
+
+    chunk = 5
+    weighter = RABCWeights(progress_path=out / "sarm_progress.parquet", chunk_size=chunk, device=torch.device("cpu"))
+    index = torch.as_tensor(frames["index"][:8])
+    weights, _ = weighter.compute_batch_weights({"index": index})
+    assert weights.shape == (8,) and torch.isfinite(weights).all()
+    # A frame whose value drops over the chunk gets no weight, as RA-BC treats negative progress.
+    deltas = [weighter._compute_delta(int(i)) for i in index]
+    assert all(w == 0 for w, d in zip(weights.tolist(), deltas, strict=True) if d < 0)
+
+
+def test_rabc_progress_can_be_left_out(annotated_root, tiny_checkpoint, tmp_path):
+    out = tmp_path / "labeled"
+    _label(annotated_root, out, tiny_checkpoint, rabc_progress=False, plots=False)
+    assert not (out / "sarm_progress.parquet").exists()
+
+
+def test_episode_curves_draw_the_policy_episodes_first():
+    from lerobot_recap.data.label_plots import episodes_to_draw
+    from lerobot_recap.data.metadata import EpisodeInfo, RecapMetadata
+
+    # Six episodes of 4 frames: two demos (all human), then a corrected one, a failure, a success, a failure.
+    human = np.array([1] * 8 + [0, 1, 1, 0] + [0] * 12, dtype=bool)
+    starts, ends = np.arange(0, 24, 4), np.arange(4, 28, 4)
+    outcomes = ["success", "success", "success", "failure", "success", "failure"]
+    meta = RecapMetadata(episodes={i: EpisodeInfo(outcome=C.Outcome(o)) for i, o in enumerate(outcomes)})
+    assert episodes_to_draw(starts, ends, np.arange(6), human, meta, 4) == [2, 3, 4, 0]
+    assert episodes_to_draw(starts, ends, np.arange(6), human, meta, 10) == [2, 3, 4, 0, 5, 1]

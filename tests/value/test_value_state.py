@@ -189,3 +189,31 @@ def test_checkpoint_from_before_state_token_still_loads(annotated_root, tiny_che
     reloaded = RecapValuePolicy.from_pretrained(old)
     assert reloaded.config.state_token is False
     assert not any("state" in name for name in reloaded.state_dict())
+
+
+def test_time_input_reads_the_elapsed_time_scaled_by_the_longest_episode(annotated_root):
+    """--policy.time_input: the state token also carries timestamp / (L / fps); time then moves V."""
+    from lerobot_recap.data.metadata import load_recap_metadata
+
+    torch.manual_seed(0)
+    policy = make_tiny_policy(annotated_root, time_input=True, val_fraction=0.0, head_dropout=0.0)
+    longest = max(t.norm_length for t in load_recap_metadata(annotated_root).tasks.values())
+    fps = json.loads((annotated_root / "meta" / "info.json").read_text())["fps"]
+    assert policy.config.time_horizon_s == pytest.approx(longest / fps)
+    assert policy.encoder.state_projection.in_features == 1  # time alone: no state token asked for
+    with torch.no_grad():
+        policy.encoder.state_projection.weight.mul_(50.0)
+        policy.head[-1].weight.mul_(50.0)
+    policy.eval()
+
+    preprocessor, _ = make_recap_value_pre_post_processors(policy.config)
+    batch = preprocessor(_raw_batch(annotated_root))
+    state = policy._state(batch, batch["timestamp"].shape[0])
+    torch.testing.assert_close(state[:, 0], batch["timestamp"].float() / policy.config.time_horizon_s)
+    later = dict(batch, timestamp=batch["timestamp"] + policy.config.time_horizon_s / 2)
+    assert (policy.predict_value(batch) - policy.predict_value(later)).abs().max() > 1e-4
+    with pytest.raises(KeyError, match="timestamp"):
+        policy.predict_value({k: v for k, v in batch.items() if k != "timestamp"})
+
+    both = make_tiny_policy(annotated_root, time_input=True, state_token=True, val_fraction=0.0)
+    assert both.encoder.state_projection.in_features == both.config.state_dim + 1

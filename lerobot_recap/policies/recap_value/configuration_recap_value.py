@@ -58,6 +58,11 @@ class RecapValueConfig(PreTrainedConfig):
     """Image keys to use (default every camera of the dataset, in sorted order)."""
     state_token: bool = False
     """Also read the proprioceptive state (observation.state, normalized by the preprocessor) as one token."""
+    time_input: bool = False
+    """Also read the frame's elapsed time (timestamp / time_horizon_s) in the state token: a time-limited return
+    depends on it, so late frames of an episode that will time out can be told from early ones."""
+    time_horizon_s: float | None = None
+    """Seconds the elapsed time is divided by (set at training to the longest episode's length L / fps)."""
     prompt_template: str = "Task: {task}\nValue:"
     """Text after the image tokens; `{task}` is the frame's task string."""
     tokenizer_max_length: int = 48
@@ -198,6 +203,12 @@ class RecapValueConfig(PreTrainedConfig):
                 f"--policy.state_token=true but the dataset has no 1-D {OBS_STATE!r} feature: record the robot state, "
                 "or set --policy.state_token=false"
             )
+
+    @property
+    def state_token_dim(self) -> int | None:
+        """Width of the state token's input: the state (state_token) and the elapsed time (time_input); None if neither."""
+        width = (self.state_dim or 0 if self.state_token else 0) + (1 if self.time_input else 0)
+        return width or None
 
     @property
     def state_dim(self) -> int | None:

@@ -253,7 +253,7 @@ class RecapValuePolicy(PreTrainedPolicy):
             load_weights=config.pretrained_path is None,
             tiny_vocab_size=len(self.tokenizer),
         )
-        self.encoder = SiglipGemma3Encoder(spec, state_dim=config.state_dim if config.state_token else None)
+        self.encoder = SiglipGemma3Encoder(spec, state_dim=config.state_token_dim)
         width = self.encoder.output_size
         self.head = nn.Sequential(
             nn.LayerNorm(width),
@@ -283,6 +283,11 @@ class RecapValuePolicy(PreTrainedPolicy):
         self.labels = FrameLabels.from_policy_kwargs({"dataset_meta": dataset_meta}, names=(VALUE_LABEL,), required=True)
         self.success_episodes = {ep for ep, info in recap_meta.episodes.items() if info.outcome == Outcome.SUCCESS}
         self.failure_episodes = {ep for ep, info in recap_meta.episodes.items() if info.outcome == Outcome.FAILURE}
+        if self.config.time_input and self.config.time_horizon_s is None:
+            longest = max(self.config.task_norm_length.values(), default=0)
+            if longest <= 0 or not dataset_meta.fps:
+                raise ValueError("--policy.time_input=true needs the tasks' lengths L (annotate the dataset) and its fps")
+            self.config.time_horizon_s = float(longest) / float(dataset_meta.fps)
         if self.config.val_episodes is None:
             self.config.val_episodes = draw_held_out_episodes(
                 recap_meta.episodes, self.config.val_fraction, self.config.split_seed
@@ -312,7 +317,7 @@ class RecapValuePolicy(PreTrainedPolicy):
         return {
             "target_modules": r"encoder\.language\.layers\.\d+\.self_attn\.(q|k|v|o)_proj",
             "modules_to_save": ["encoder.image_projection", "head"]
-            + (["encoder.state_projection"] if self.config.state_token else []),
+            + (["encoder.state_projection"] if self.config.state_token_dim else []),
         }
 
     def _validate_peft_config(self, peft_config: Any) -> None:
@@ -380,16 +385,27 @@ class RecapValuePolicy(PreTrainedPolicy):
         return torch.tensor(ids, device=device), torch.tensor(masks, device=device)
 
     def _state(self, batch: dict[str, Any], batch_size: int) -> Tensor | None:
-        if not self.config.state_token:
+        """The state token's input: the normalized state and/or the elapsed time, (B, state_token_dim); or None."""
+        parts = []
+        if self.config.state_token:
+            if OBS_STATE not in batch:
+                raise KeyError(f"the batch lacks {OBS_STATE!r}, which this value model reads (state_token=true)")
+            state = batch[OBS_STATE].float()
+            parts.append(state.unsqueeze(0) if state.ndim == 1 else state)
+        if self.config.time_input:
+            if "timestamp" not in batch:
+                raise KeyError("the batch lacks the frame `timestamp`, which this value model reads (time_input=true)")
+            if not self.config.time_horizon_s:
+                raise ValueError("time_input=true but time_horizon_s is unset: the checkpoint was not trained on a dataset")
+            device = parts[0].device if parts else self.atoms.device
+            elapsed = torch.as_tensor(batch["timestamp"], device=device).float().reshape(-1, 1)
+            parts.append(elapsed / self.config.time_horizon_s)
+        if not parts:
             return None
-        if OBS_STATE not in batch:
-            raise KeyError(f"the batch lacks {OBS_STATE!r}, which this value model reads (state_token=true)")
-        state = batch[OBS_STATE].float()
-        if state.ndim == 1:
-            state = state.unsqueeze(0)
-        if state.shape[0] != batch_size:
-            raise ValueError(f"{OBS_STATE} has {state.shape[0]} rows for {batch_size} images")
-        return state
+        rows = {part.shape[0] for part in parts}
+        if rows != {batch_size}:
+            raise ValueError(f"the state token's inputs have {sorted(rows)} rows for {batch_size} images")
+        return torch.cat(parts, dim=-1)
 
     def logits(self, batch: dict[str, Any]) -> Tensor:
         images = self._images(batch)
