@@ -11,6 +11,9 @@ bad input as one line (exit code 2).
 
 from __future__ import annotations
 
+import sys
+
+import draccus
 from lerobot.configs import parser
 from lerobot.utils.utils import init_logging
 
@@ -20,14 +23,17 @@ from lerobot_recap.serving.websocket_server import ServeConfig, serve
 COMMAND = "lerobot-recap-serve"
 
 
-@parser.wrap()
-def serve_cli(cfg: ServeConfig) -> None:
-    serve(cfg)
+def serve_from_command_line() -> None:
+    """Parse the flags (``--help`` lists them), then serve until Ctrl-C."""
+    # draccus directly rather than LeRobot's parser.wrap, which exits 1 on a config error: this project's commands
+    # exit 2 on bad input. --policy.path and its overrides are read by ServeConfig, as parser.wrap would do.
+    args = parser.filter_path_args(ServeConfig.__get_path_fields__(), sys.argv[1:])
+    serve(draccus.parse(config_class=ServeConfig, args=args))
 
 
 def main() -> None:
     init_logging()
-    run_cli(serve_cli, COMMAND)
+    run_cli(serve_from_command_line, COMMAND)
 
 
 if __name__ == "__main__":
