@@ -40,12 +40,11 @@ from lerobot_recap.serving.observation_mapping import (
     ObservationError,
     ObservationMappingConfig,
 )
+from lerobot_recap.serving.recap_remote.configuration_recap_remote import API_KEY_ENV
 from lerobot_recap.utils.config_errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-API_KEY_ENV = "LEROBOT_RECAP_API_KEY"
-"""Environment variable read for the API key when ``--api_key`` is not given (keeps it off the command line)."""
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 CLOSE_INTERNAL_ERROR = 1011
 """openpi closes with INTERNAL_ERROR after the error frame."""

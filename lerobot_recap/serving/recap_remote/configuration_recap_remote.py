@@ -8,10 +8,11 @@ from pathlib import Path
 
 from lerobot.configs.policies import PreTrainedConfig
 
+from lerobot_recap.serving.observation_mapping import ADVANTAGES
 from lerobot_recap.utils.config_errors import ConfigError
 
 API_KEY_ENV = "LEROBOT_RECAP_API_KEY"
-ADVANTAGES = ("positive", "none", "negative")
+"""Where both sides read the API key from when it is not given as a flag (keeps it off command lines and disks)."""
 
 
 @PreTrainedConfig.register_subclass("recap_remote")

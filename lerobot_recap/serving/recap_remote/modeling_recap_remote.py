@@ -21,6 +21,7 @@ from lerobot.configs.types import FeatureType, PolicyFeature
 from lerobot.policies.pretrained import PreTrainedPolicy
 from torch import Tensor
 
+from lerobot_recap.serving.observation_mapping import IMAGE_PREFIX, OBS_STATE
 from lerobot_recap.serving.recap_remote.configuration_recap_remote import (
     RecapRemoteConfig,
 )
@@ -28,8 +29,6 @@ from lerobot_recap.serving.websocket_client import ServerError, WebsocketPolicyC
 
 logger = logging.getLogger(__name__)
 
-OBS_STATE = "observation.state"
-IMAGE_PREFIX = "observation.images."
 ACTION = "action"
 
 
