@@ -68,7 +68,7 @@ class PipelineConfig:
 
     # --- the embedded task ---------------------------------------------------------------------------------
 
-    n_demos: int = 10
+    n_demos: int = 14
     """Embedded default - scripted demonstrations to generate (few, so stage 2 lands around half success)."""
     n_rollouts: int = 100
     """Embedded default - episodes the current policy drives per iteration (stage 0 in simulation)."""
@@ -93,10 +93,10 @@ class PipelineConfig:
     """pi06_recap size - tiny (CPU, minutes) or full (pi0.5's gemma_2b + gemma_300m; a GPU)."""
     policy_base_model: str | None = None
     """pi0.5 weights that stage 2 starts from (e.g. lerobot/pi05_base); none - random init (tiny)."""
-    sft_steps: int = 1500
+    sft_steps: int = 800
     """Stage 2 training steps (on the demonstrations)."""
-    finetune_steps: int = 600
-    """Training steps of each fine-tune from the stage-2 checkpoint (bc, stage 3, stage 6)."""
+    finetune_steps: int = 400
+    """Training steps of each fine-tune (from the stage-2 checkpoint in iteration 1, from RECAP after)."""
     policy_batch_size: int = 32
     """Batch size of stage 2 (SFT)."""
     finetune_batch_size: int = 16
