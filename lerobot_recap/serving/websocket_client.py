@@ -75,9 +75,9 @@ class WebsocketPolicyClient:
             self._ws.send(data)
             reply = self._ws.recv()
         except ConnectionClosed as err:
-            if err.rcvd is not None and err.rcvd.code != 1000:  # the server closed it on purpose: do not retry
-                raise ServerError(f"the policy server closed the connection: {err}") from err
-            logger.warning("The connection to %s dropped (%s); reconnecting once", self.url, err)
+            # A restarted server, a dropped link, or the close after an earlier error reply (openpi's server ends a
+            # connection on every error): this request is new, so it gets one fresh connection.
+            logger.warning("The connection to %s is closed (%s); reconnecting once", self.url, err)
             self._connect()
             self._ws.send(data)
             reply = self._ws.recv()

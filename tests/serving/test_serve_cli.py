@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -43,8 +44,13 @@ def test_bad_input_is_one_line_and_exit_code_2_in_process(module, args, reason, 
     fill = {"missing": tmp_path / "missing", "checkpoint": checkpoint}
     monkeypatch.setattr(sys, "argv", [module, *(a.format(**fill) for a in args)])
     monkeypatch.chdir(tmp_path)  # the async server's module opens ./logs when imported
-    with pytest.raises(SystemExit) as exited:
-        importlib.import_module(module).main()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        with pytest.raises(SystemExit) as exited:
+            importlib.import_module(module).main()
+    finally:  # main() points the root logger at this test's captured stderr, which closes with the test
+        root.handlers[:], root.level = handlers, level
     assert exited.value.code == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and reason.format(**fill) in lines[0], lines

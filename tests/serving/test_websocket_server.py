@@ -114,9 +114,11 @@ def test_an_oversized_frame_closes_that_connection_only(echo_server):
     assert_still_serving(echo_server)
 
 
-def test_our_client_raises_the_servers_error_text(echo_server):
-    with WebsocketPolicyClient(echo_server.url) as client, pytest.raises(ServerError, match="simulated inference failure"):
-        client.infer({"state": np.zeros(2), "fail": True})
+def test_our_client_raises_the_servers_error_text_then_reconnects_for_the_next_step(echo_server):
+    with WebsocketPolicyClient(echo_server.url) as client:
+        with pytest.raises(ServerError, match="simulated inference failure"):
+            client.infer({"state": np.zeros(2), "fail": True})
+        assert client.infer({"state": np.ones(1, np.float32)})["actions"].tolist() == [[1], [2]]
 
 
 def test_api_key_is_enforced_when_set():
