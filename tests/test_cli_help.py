@@ -25,6 +25,9 @@ CLI_CONFIGS = [
     "lerobot_recap.envs.collect:CollectConfig",
     "lerobot_recap.motors.yam.server:YamServerConfig",
     "lerobot_recap.scripts.lerobot_recap_convert_checkpoint:ConvertCheckpointConfig",
+    "lerobot_recap.serving.websocket_server:ServeConfig",
+    "lerobot_recap.serving.async_server:RecapPolicyServerConfig",
+    "lerobot_recap.scripts.lerobot_recap_remote_policy:RemotePolicyFolderConfig",
 ]
 
 
