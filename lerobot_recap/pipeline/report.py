@@ -271,21 +271,24 @@ def plot_iterations(evaluation: dict[str, dict[str, Any]], path: Path) -> Path |
             continue
         lines.setdefault(variant.name, []).append((0 if variant.name == SFT.name else iteration_of(key), s))
     sft = lines.get(SFT.name)
+    baselines = [name for name in lines if name not in (SFT.name, "recap")]
     for name, points in lines.items():
-        if name != SFT.name and sft:  # every iteration starts from the policy before it: draw from stage 2
-            points = sft + points if name == "recap" else points
+        if name == "recap" and sft:  # RECAP's line starts from the stage-2 policy it improves on
+            points = sft + points
         points.sort(key=lambda p: p[0])
-        xs = [x for x, _ in points]
+        # Baselines exist at iteration 1 only: spread them a little so their intervals do not hide each other.
+        shift = 0.06 * (baselines.index(name) + 1) if name in baselines else 0.0
+        xs = [x + (shift if x > 0 else 0.0) for x, _ in points]
         rates = [s["rate"] for _, s in points]
         errors = [[s["rate"] - s["ci95"][0] for _, s in points], [s["ci95"][1] - s["rate"] for _, s in points]]
         colour = variant_of(name).colour
         ax.errorbar(xs, rates, yerr=errors, marker="o", capsize=5, color=colour, label=name,
-                    linestyle="-" if len(xs) > 1 else "none")
+                    linestyle="-" if len(xs) > 1 else "none", zorder=2 if name == SFT.name else 1)
     iterations = max((x for points in lines.values() for x, _ in points), default=1)
     ax.set_xticks(range(0, iterations + 1), ["stage 2"] + [f"iteration {k}" for k in range(1, iterations + 1)])
     ax.set_ylim(0, 1)
     ax.set_ylabel("success rate (95% Wilson CI)")
-    ax.set_title("RECAP iterations: each collects with, and fine-tunes from, the policy before it")
+    ax.set_title("Success per RECAP iteration (lerobot-eval)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
