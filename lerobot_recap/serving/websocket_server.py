@@ -29,7 +29,6 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, Self
 from urllib.parse import urlsplit
 
@@ -76,20 +75,10 @@ class ServeConfig:
     """Largest observation frame accepted, in MiB; a larger one closes that connection (code 1009)."""
 
     def __post_init__(self) -> None:
-        from lerobot.configs import parser
+        from lerobot_recap.utils.policy_path import policy_config_from_path_arg
 
         # As lerobot-eval does: --policy.path loads the checkpoint's config, other --policy.* flags override it.
-        policy_path = parser.get_path_arg("policy")
-        if policy_path:
-            path = Path(policy_path).expanduser()
-            if not (path / "config.json").is_file():
-                raise FileNotFoundError(
-                    f"--policy.path={policy_path} is not a policy checkpoint directory (no config.json): give the "
-                    "pretrained_model folder of a lerobot-train checkpoint"
-                )
-            cli_overrides = parser.get_yaml_overrides("policy") + (parser.get_cli_overrides("policy") or [])
-            self.policy = PreTrainedConfig.from_pretrained(path, cli_overrides=cli_overrides)
-            self.policy.pretrained_path = path
+        self.policy = policy_config_from_path_arg() or self.policy
         if self.api_key is None:
             self.api_key = os.environ.get(API_KEY_ENV) or None
 
