@@ -43,6 +43,16 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def recording_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """cli_env for stock lerobot-record/-rollout runs: LeRobot's home and calibration inside tmp_path, no display."""
+    return cli_env(
+        HF_LEROBOT_HOME=str(tmp_path / "lerobot_home"),
+        HF_LEROBOT_CALIBRATION=str(tmp_path / "calibration"),
+        DISPLAY="",
+        **extra,
+    )
+
+
 def venv_script(name: str) -> str:
     """A console script installed beside the running interpreter (the stock LeRobot CLIs, ours)."""
     from lerobot_recap.pipeline.runner import console_script

@@ -8,15 +8,19 @@ machine through LeRobot's own recording loop (``recap_observed`` around ``recap_
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.envs.test_collect import IMAGE, _config, _frames, build_tiny_handover_checkpoint
+from tests.conftest import recording_env, venv_script
+from tests.envs.test_collect import (
+    IMAGE,
+    _config,
+    _frames,
+    build_tiny_handover_checkpoint,
+)
 
 P, A, C = 0, 1, 2
 # One tick = one get_action call of recap_dagger, and a key acts on its own tick's frame. p: pause/resume,
@@ -29,15 +33,9 @@ def _record(tmp_path: Path, checkpoint: Path) -> Path:
     keys = tmp_path / "keys.json"
     keys.write_text(json.dumps([{"tick": t, "key": k} for t, k in KEYS]))
     root = tmp_path / "recorded"
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "HF_LEROBOT_HOME": str(tmp_path / "lerobot_home"),
-        "HF_LEROBOT_CALIBRATION": str(tmp_path / "calibration"),
-        "DISPLAY": "",
-    }
+    env = recording_env(tmp_path)
     cmd = [
-        str(Path(sys.executable).parent / "lerobot-record"),
+        venv_script("lerobot-record"),
         "--robot.type=recap_observed",
         "--robot.robot.type=recap_handover_sim",
         f"--robot.robot.image_size={IMAGE}",

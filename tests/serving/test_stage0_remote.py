@@ -19,6 +19,7 @@ from lerobot_recap.serving.recap_remote.modeling_recap_remote import (
     write_remote_policy_folder,
 )
 from lerobot_recap.serving.websocket_server import RunningServer, WebsocketPolicyServer
+from tests.conftest import recording_env
 from tests.serving.test_remote_policy import RecordingPolicy
 
 TELEOP_TESTS = Path(__file__).resolve().parents[1] / "teleoperators"
@@ -31,15 +32,8 @@ PHASES = [P, P, A, A, A, A, A, P, P, C, C, C, P, A, A, P]
 
 
 def subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "HF_LEROBOT_HOME": str(tmp_path / "lerobot_home"),
-        "HF_LEROBOT_CALIBRATION": str(tmp_path / "calibration"),
-        "DISPLAY": "",
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        **extra,
-    }
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return recording_env(tmp_path, PATH=path, **extra)
 
 
 def rows_of(chunks: list[np.ndarray]) -> np.ndarray:
