@@ -1,5 +1,6 @@
 """Fixtures for the YAM hardware-path tests (no hardware: sim backend, python-can's virtual bus, loopback ZMQ)."""
 
+import logging
 import time
 from pathlib import Path
 
@@ -8,6 +9,11 @@ import pytest
 import lerobot_recap  # noqa: F401  (registers the config classes)
 from lerobot_recap.cameras import SimCameraConfig
 from lerobot_recap.robots.yam_bimanual import YamBimanualConfig
+
+# python-can traces every frame at level 9. Once an in-process CLI test has run LeRobot's init_logging (root level
+# NOTSET), pytest would capture ~3000 of those records a second per robot, enough load on a 2-core runner to starve
+# the servo threads past the reply timeout.
+logging.getLogger("can").setLevel(logging.INFO)
 
 
 def wait_for(predicate, timeout_s: float = 3.0) -> bool:

@@ -170,7 +170,7 @@ def test_robot_on_the_can_backend(sim_config):
         backend="can",
         left_arm=YamArmConfig(channel=left, can_interface="virtual"),
         right_arm=YamArmConfig(channel=right, can_interface="virtual"),
-        motor_reply_timeout_s=0.3, control_hz=100.0, disconnect_damping_s=0.05,
+        motor_reply_timeout_s=1.0, control_hz=100.0, disconnect_damping_s=0.05,
     )
     # Calibration comes from a sim run of the same id (the can backend would ask the operator to pose the arms).
     sim_robot = make_robot_from_config(sim_config())
@@ -208,7 +208,7 @@ def test_lerobot_calibrate_flow_on_an_uncalibrated_can_robot(sim_config, monkeyp
         backend="can", id="fresh_yam",
         left_arm=YamArmConfig(channel=left, can_interface="virtual"),
         right_arm=YamArmConfig(channel=right, can_interface="virtual"),
-        motor_reply_timeout_s=0.3, control_hz=100.0, disconnect_damping_s=0.02,
+        motor_reply_timeout_s=1.0, control_hz=100.0, disconnect_damping_s=0.02,
     )
     with VirtualDamiaoArm(left, YAM_MOTOR_TYPES, HOME) as lm, VirtualDamiaoArm(right, YAM_MOTOR_TYPES, HOME) as rm:
         robot = make_robot_from_config(config)

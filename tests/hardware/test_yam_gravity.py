@@ -140,7 +140,7 @@ def test_robot_can_backend_sends_gravity_through_its_calibration(sim_config):
         backend="can",
         left_arm=YamArmConfig(channel=left, can_interface="virtual"),
         right_arm=YamArmConfig(channel=right, can_interface="virtual", directions=directions),
-        motor_reply_timeout_s=0.3, control_hz=100.0, disconnect_damping_s=0.02,
+        motor_reply_timeout_s=1.0, control_hz=100.0, disconnect_damping_s=0.02,
     )
     # The calibration file holds the directions: the right arm's joint 2 is flipped there too.
     robot = make_robot_from_config(config)

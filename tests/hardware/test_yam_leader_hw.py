@@ -52,7 +52,7 @@ def make_can_leader(tmp_path, left: str, right: str, **overrides):
         id="leader", calibration_dir=tmp_path / "teleop", backend="can",
         left_arm=YamLeaderArmConfig(channel=left, can_interface="virtual"),
         right_arm=YamLeaderArmConfig(channel=right, can_interface="virtual"),
-        control_hz=100.0, motor_reply_timeout_s=0.3, disconnect_damping_s=0.02,
+        control_hz=100.0, motor_reply_timeout_s=1.0, disconnect_damping_s=0.02,
     )
     kwargs.update(overrides)
     leader = make_teleoperator_from_config(YamBimanualLeaderConfig(**kwargs))
@@ -163,7 +163,7 @@ def test_can_leader_calibration_records_the_rest_pose(tmp_path, monkeypatch):
             id="fresh", calibration_dir=tmp_path / "teleop", backend="can",
             left_arm=YamLeaderArmConfig(channel=left, can_interface="virtual"),
             right_arm=YamLeaderArmConfig(channel=right, can_interface="virtual", directions=(1, -1, 1, 1, 1, 1)),
-            control_hz=100.0, motor_reply_timeout_s=0.3, disconnect_damping_s=0.02,
+            control_hz=100.0, motor_reply_timeout_s=1.0, disconnect_damping_s=0.02,
         ))
         assert not leader.is_calibrated
         prompts = []
@@ -254,7 +254,7 @@ def test_lerobot_calibrate_flow_on_an_uncalibrated_can_leader(tmp_path, monkeypa
             id="stock", calibration_dir=tmp_path / "teleop", backend="can",
             left_arm=YamLeaderArmConfig(channel=left, can_interface="virtual"),
             right_arm=YamLeaderArmConfig(channel=right, can_interface="virtual"),
-            control_hz=100.0, motor_reply_timeout_s=0.3, disconnect_damping_s=0.02,
+            control_hz=100.0, motor_reply_timeout_s=1.0, disconnect_damping_s=0.02,
         ))
         monkeypatch.setattr("builtins.input", lambda prompt="": "")
         leader.connect(calibrate=False)
