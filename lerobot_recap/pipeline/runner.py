@@ -37,6 +37,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ from lerobot_recap.pipeline.plan import (
     iteration_name,
     log_freq,
 )
+from lerobot_recap.pipeline.schedule import Task, run_tasks
 
 
 @dataclass
@@ -138,6 +140,9 @@ class PipelineConfig:
     """Torch device of every stage."""
     num_workers: int = 2
     """DataLoader workers of the training and labeling stages."""
+    jobs: int | None = None
+    """Stages run at once when they do not depend on each other (none - 2 on CPU, where each uses one compute
+    thread, 1 on a GPU)."""
     launcher: list[str] = field(default_factory=list)
     """Prefix of the training commands, e.g. [accelerate,launch,--num_processes=2] (multi-GPU)."""
     force_stages: list[str] = field(default_factory=list)
@@ -155,6 +160,10 @@ class PipelineConfig:
                 f"--finetune_seeds has {len(self.finetune_seeds)} seeds: give one, or one per eval seed "
                 f"({len(self.eval_seeds)}); fine-tune i is evaluated on eval seed i"
             )
+        if self.jobs is None:
+            self.jobs = 2 if self.device == "cpu" else 1
+        if self.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1 (got {self.jobs})")
         if self.policy_size not in ("tiny", "full"):
             raise ValueError(f"--policy_size={self.policy_size!r}: use tiny or full")
         if self.iterations < 1:
@@ -184,6 +193,10 @@ class Evaluations:
     progress: dict[str, list[float]] = field(default_factory=dict)
     per_seed: dict[str, dict[int, float]] = field(default_factory=dict)
 
+    def register(self, key: str) -> None:
+        """Reserve policy ``key``'s row, so the rows keep the plan's order whichever evaluation finishes first."""
+        self.successes[key], self.progress[key], self.per_seed[key] = [], [], {}
+
 
 @dataclass
 class StageResult:
@@ -201,13 +214,19 @@ def console_script(name: str) -> str:
 
 
 class Pipeline:
-    """Runs the stages in order, keeps their results, prints the stage table as it grows."""
+    """Runs the stages (side by side where they do not depend on each other), keeps their results, prints the stage
+    table as it grows."""
 
     def __init__(self, cfg: PipelineConfig):
         self.cfg = cfg
         self.results: list[StageResult] = []
         self.reran: list[str] = []
         """Stages of this invocation that replaced an earlier result."""
+        self._lock = threading.Lock()
+        self._task = threading.local()
+        """Per task: `reran`, the reruns upstream of it and in it so far (see `task`)."""
+        self._reran_through: dict[str, list[str]] = {}
+        """Per finished task: the reruns upstream of it and in it."""
         self.data_dir = cfg.output_dir / "data"
         self.source = cfg.dataset_root or self.data_dir / "handover"
         self.annotated = self.data_dir / "annotated"
@@ -227,7 +246,10 @@ class Pipeline:
         else:
             if earlier is not None:
                 logging.info("[%s] rerunning: %s", name, rerun_reason)
-                self.reran.append(name)
+                with self._lock:
+                    self.reran.append(name)
+                if self._upstream_reran is not self.reran:
+                    self._upstream_reran.append(name)
             if writes is not None and writes.exists():
                 # lerobot-train refuses an existing output_dir; what is there is an earlier or unfinished run of it.
                 logging.info("[%s] removing its earlier output %s", name, writes)
@@ -250,8 +272,9 @@ class Pipeline:
             result = StageResult(name, command, seconds, metric())
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(json.dumps({"seconds": seconds, "metric": result.metric, "command": command}))
-        self.results.append(result)
-        print(report.stage_table(self.results), flush=True)
+        with self._lock:
+            self.results.append(result)
+            print(report.stage_table(self.results), flush=True)
         return result
 
     def rerun_reason(self, name: str, earlier: dict | None, command: list[str]) -> str | None:
@@ -262,11 +285,31 @@ class Pipeline:
             return "--force_stages names it"
         if earlier.get("command") != command:
             return "its command changed since the earlier run"
-        # Stages read what earlier ones wrote, so a stage that ran again invalidates everything after it. A stage
-        # that ran for the first time (e.g. a new seed's fine-tune) did not feed the earlier results: they stand.
-        if self.reran:
-            return f"an earlier stage ran again ({self.reran[-1]})"
+        # Stages read what earlier ones wrote, so a stage that ran again invalidates everything after it (in a task
+        # graph: everything downstream of it). A stage that ran for the first time (e.g. a new seed's fine-tune) did
+        # not feed the earlier results: they stand.
+        if self._upstream_reran:
+            return f"an earlier stage ran again ({self._upstream_reran[-1]})"
         return None
+
+    @property
+    def _upstream_reran(self) -> list[str]:
+        """The reruns that feed the running stage: its task's upstream ones, or all of them outside a task graph."""
+        return getattr(self._task, "reran", self.reran)
+
+    def task(self, name: str, run: Callable[[], None], after: tuple[str, ...] = ()) -> Task:
+        """A task of the schedule that runs stages through `run`, invalidated only by reruns upstream of it."""
+
+        def run_in_context() -> None:
+            upstream = [stage for dep in after for stage in self._reran_through[dep]]
+            self._task.reran = list(dict.fromkeys(upstream))
+            try:
+                run()
+            finally:
+                self._reran_through[name] = self._task.reran
+                del self._task.reran
+
+        return Task(name, run_in_context, after)
 
     # -- commands ------------------------------------------------------------------------------------------------
     def train_command(self, output_dir: Path, dataset: Path, steps: int, batch_size: int, policy: list[str]) -> list[str]:
@@ -309,7 +352,7 @@ class Pipeline:
             lambda: report.data_mix_metric(output),
         )
 
-    def collect_round(self, iteration: int, policy: Path, previous: Path) -> Path:
+    def collect_round(self, iteration: int, policy: Path, previous: Path) -> None:
         """Stage 0 with ``policy``; the round is annotated, merged with ``previous`` and the merge annotated once.
 
         LeRobot's merge keeps the columns but not ``meta/recap.json``, and each round has its own constants (L, C_fail
@@ -338,15 +381,21 @@ class Pipeline:
             lambda: f"{report.episode_count(merged)} episodes",
             writes=merged,
         )
-        annotated = data / f"{merged.name}_annotated"
-        self.annotate(iteration_name("annotate_merged", iteration), merged, annotated)
-        return annotated
+        self.annotate(iteration_name("annotate_merged", iteration), merged, self.merged_annotated(iteration))
 
-    def value_and_label(self, iteration: int, data: Path) -> Path:
-        """Stages 4 and 5 on ``data``: the value model, then the relabelled copy it returns."""
+    def merged_annotated(self, iteration: int) -> Path:
+        """Everything so far after iteration ``iteration``'s round: the annotated merge the next stages train on."""
+        return self.data_dir / f"{iteration_name('merged', iteration)}_annotated"
+
+    def labeled(self, iteration: int) -> Path:
+        """The copy of iteration ``iteration``'s data relabelled with its value model."""
+        return self.data_dir / iteration_name("labeled", iteration)
+
+    def value_and_label(self, iteration: int, data: Path) -> None:
+        """Stages 4 and 5 on ``data``: the value model, then the relabelled copy (`labeled(iteration)`)."""
         cfg, out = self.cfg, self.cfg.output_dir
         value, label = iteration_name("value", iteration), iteration_name("label", iteration)
-        labeled = self.data_dir / iteration_name("labeled", iteration)
+        labeled = self.labeled(iteration)
         self.run(
             value,
             self.train_command(out / value, data, cfg.value_steps, cfg.batch_size,
@@ -362,7 +411,6 @@ class Pipeline:
              "--overwrite=true"],
             lambda: report.label_metric(labeled),
         )
-        return labeled
 
     def fine_tune(self, name: str, variant: PolicyVariant, init: Path, data: Path, seed: int) -> None:
         cfg, out = self.cfg, self.cfg.output_dir
@@ -377,7 +425,7 @@ class Pipeline:
     def evaluate(self, key: str, trained_for: Callable[[int], str], evaluations: Evaluations) -> None:
         """Evaluate policy ``key`` on every eval seed; eval seed i runs the training run ``trained_for(i)``."""
         cfg, out = self.cfg, self.cfg.output_dir
-        evaluations.successes[key], evaluations.progress[key] = [], []
+        evaluations.register(key)
         for i, seed in enumerate(cfg.eval_seeds):
             eval_dir = out / "eval" / f"{key}_seed{seed}"
             self.run(
@@ -405,12 +453,66 @@ def _stage_env(cfg: PipelineConfig) -> dict[str, str]:
 
 
 def run_pipeline(cfg: PipelineConfig) -> dict:
-    """Run (or resume) every stage of ``cfg``, write the report and return its JSON summary."""
-    from lerobot_recap.data.metadata import load_recap_metadata
+    """Run (or resume) every stage of ``cfg``, write the report and return its JSON summary.
 
+    The stages form a graph: stage 2's evaluation runs beside the collection, the baselines' fine-tunes beside the
+    value model, the evaluations beside the next fine-tunes; `cfg.jobs` of them at once.
+    """
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
     p = Pipeline(cfg)
     out = cfg.output_dir
+    evaluations = Evaluations()
+    tasks = [p.task("prepare", lambda: prepare_demonstrations(p))]
+    if cfg.eval_env and cfg.eval_sft:
+        evaluations.register(SFT.name)
+        tasks.append(p.task("eval_sft", lambda: p.evaluate(SFT.name, lambda seed: SFT.name, evaluations), ("prepare",)))
+    policy, policy_task, data, data_task = checkpoint_of(out / SFT.name), "prepare", p.annotated, "prepare"
+    for iteration in range(1, cfg.iterations + 1):
+        if cfg.collects:
+            collect = iteration_name("collect", iteration)
+            tasks.append(p.task(
+                collect, lambda i=iteration, pol=policy, d=data: p.collect_round(i, pol, d),
+                tuple(dict.fromkeys((policy_task, data_task))),
+            ))
+            data, data_task = p.merged_annotated(iteration), collect
+        value = iteration_name("value", iteration)
+        tasks.append(p.task(value, lambda i=iteration, d=data: p.value_and_label(i, d), (data_task,)))
+        datasets = {"annotated": (data, data_task), "labeled": (p.labeled(iteration), value)}
+        for variant in FINE_TUNES if iteration == 1 else (RECAP,):
+            key = iteration_name(variant.name, iteration)
+            train_data, train_data_task = datasets[variant.dataset]
+            runs = [finetune_name(cfg, key, seed) for seed in cfg.finetune_seeds]
+            for run, seed in zip(runs, cfg.finetune_seeds, strict=True):
+                tasks.append(p.task(
+                    run, lambda r=run, v=variant, pol=policy, d=train_data, s=seed: p.fine_tune(r, v, pol, d, s),
+                    tuple(dict.fromkeys((policy_task, train_data_task))),
+                ))
+            if cfg.eval_env:
+                evaluations.register(key)
+                tasks.append(p.task(
+                    f"eval_{key}",
+                    lambda k=key: p.evaluate(k, lambda i: finetune_name(cfg, k, finetune_seed_of(cfg, i)), evaluations),
+                    tuple(runs),
+                ))
+        # The next iteration collects with, and fine-tunes from, the newest RECAP policy (first training seed).
+        policy_task = finetune_name(cfg, iteration_name(RECAP.name, iteration), cfg.finetune_seeds[0])
+        policy = checkpoint_of(out / policy_task)
+    run_tasks(tasks, cfg.jobs)
+    if not cfg.eval_env:
+        logging.info("no --eval_env: evaluate on the robot with lerobot-rollout --strategy.type=episodic (examples/eval_robot.sh)")
+    summary = report.write_report(
+        cfg, p.results, evaluations.successes, evaluations.progress, data, p.labeled(cfg.iterations),
+        evaluations.per_seed, rounds=p.rounds,
+    )
+    print(report.evaluation_table(summary["evaluation"]), flush=True)
+    return summary
+
+
+def prepare_demonstrations(p: Pipeline) -> None:
+    """Generate the embedded task's demonstrations (unless a dataset is given), annotate them and train stage 2."""
+    from lerobot_recap.data.metadata import load_recap_metadata
+
+    cfg, out = p.cfg, p.cfg.output_dir
     if cfg.dataset_root is None:
         p.run(
             "generate",
@@ -429,28 +531,3 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         lambda: report.train_metric(out / "logs" / "sft.log", log_freq(cfg.sft_steps)),
         writes=out / SFT.name,
     )
-    evaluations = Evaluations()
-    if cfg.eval_env and cfg.eval_sft:
-        p.evaluate(SFT.name, lambda seed: SFT.name, evaluations)
-    policy, data = checkpoint_of(out / SFT.name), p.annotated
-    for iteration in range(1, cfg.iterations + 1):
-        if cfg.collects:
-            data = p.collect_round(iteration, policy, data)
-        labeled = p.value_and_label(iteration, data)
-        datasets = {"annotated": data, "labeled": labeled}
-        for variant in FINE_TUNES if iteration == 1 else (RECAP,):
-            key = iteration_name(variant.name, iteration)
-            for seed in cfg.finetune_seeds:
-                p.fine_tune(finetune_name(cfg, key, seed), variant, policy, datasets[variant.dataset], seed)
-            if cfg.eval_env:
-                p.evaluate(key, lambda i, key=key: finetune_name(cfg, key, finetune_seed_of(cfg, i)), evaluations)
-        # The next iteration collects with, and fine-tunes from, the newest RECAP policy (first training seed).
-        policy = checkpoint_of(out / iteration_name(RECAP.name, iteration))
-    if not cfg.eval_env:
-        logging.info("no --eval_env: evaluate on the robot with lerobot-rollout --strategy.type=episodic (examples/eval_robot.sh)")
-    summary = report.write_report(
-        cfg, p.results, evaluations.successes, evaluations.progress, data, labeled, evaluations.per_seed,
-        rounds=p.rounds,
-    )
-    print(report.evaluation_table(summary["evaluation"]), flush=True)
-    return summary
