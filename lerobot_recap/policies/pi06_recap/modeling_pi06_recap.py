@@ -399,6 +399,11 @@ class PI06RecapPolicy(PI05Policy):
         reference = self._delta_reference(batch) if self.config.delta_actions else None
         cfg_beta = None
         if uncond_prompts is not None:
+            if kwargs.get("noise") is None:
+                # Both halves must start from the same noise: guidance combines v_c and v_u at the same point x_t.
+                # Left to pi05, the 2B batch would draw a different noise per half and mix unrelated velocities.
+                shape = (len(cond_prompts), self.config.chunk_size, self.config.max_action_dim)
+                kwargs["noise"] = self.model.sample_noise(shape, next(self.model.parameters()).device)
             batch = _doubled(batch, self.config.image_features)
             kwargs = {k: _doubled_value(v) for k, v in kwargs.items()}
             indicator = indicator + [0] * len(uncond_prompts)

@@ -67,6 +67,23 @@ def test_guidance_combines_the_conditional_and_unconditional_velocities(make_pol
     assert not torch.allclose(guided, conditional, atol=1e-4)
 
 
+def test_guidance_without_given_noise_starts_both_halves_from_the_same_noise(make_policy, batch):
+    """As lerobot-eval calls it (no noise): the guided chunk is still x_u + beta (x_c - x_u) from one noise draw."""
+    beta = 2.0
+    policy = make_policy(cfg_beta=beta, num_inference_steps=1).eval()
+    drawn = []
+    sample_noise = policy.model.sample_noise
+    policy.model.sample_noise = lambda shape, device: drawn.append(sample_noise(shape, device)) or drawn[-1]
+    guided = policy.predict_action_chunk(batch)
+    assert [tuple(n.shape) for n in drawn] == [(4, 10, 8)]  # one observation's noise, shared by both halves
+    noise = drawn[0]
+    policy.config.cfg_beta = 1.0
+    conditional = policy.predict_action_chunk(batch, noise=noise.clone())
+    policy.config.inference_advantage = "none"
+    unconditional = policy.predict_action_chunk(batch, noise=noise.clone())
+    torch.testing.assert_close(guided, unconditional + beta * (conditional - unconditional), rtol=1e-4, atol=1e-5)
+
+
 def test_bfloat16_trains_and_samples(make_policy, batch):
     policy = make_policy(dtype="bfloat16")
     pwe = policy.model.paligemma_with_expert
