@@ -97,7 +97,7 @@ class PipelineConfig:
     """pi0.5 weights that stage 2 starts from (e.g. lerobot/pi05_base); none - random init (tiny)."""
     sft_steps: int = 800
     """Stage 2 training steps (on the demonstrations)."""
-    finetune_steps: int = 1200
+    finetune_steps: int = 1000
     """Training steps of each fine-tune (from the stage-2 checkpoint in iteration 1, from RECAP after)."""
     policy_batch_size: int = 32
     """Batch size of stage 2 (SFT)."""
