@@ -97,7 +97,7 @@ class PipelineConfig:
     """pi0.5 weights that stage 2 starts from (e.g. lerobot/pi05_base); none - random init (tiny)."""
     sft_steps: int = 800
     """Stage 2 training steps (on the demonstrations)."""
-    finetune_steps: int = 1000
+    finetune_steps: int = 1200
     """Training steps of each fine-tune (from the stage-2 checkpoint in iteration 1, from RECAP after)."""
     policy_batch_size: int = 32
     """Batch size of stage 2 (SFT)."""
@@ -463,9 +463,13 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     out = cfg.output_dir
     evaluations = Evaluations()
     tasks = [p.task("prepare", lambda: prepare_demonstrations(p))]
+    # Listed last, so a free slot takes a training first: the short evaluations then fill the end of the run.
+    eval_tasks = []
     if cfg.eval_env and cfg.eval_sft:
         evaluations.register(SFT.name)
-        tasks.append(p.task("eval_sft", lambda: p.evaluate(SFT.name, lambda seed: SFT.name, evaluations), ("prepare",)))
+        eval_tasks.append(
+            p.task("eval_sft", lambda: p.evaluate(SFT.name, lambda seed: SFT.name, evaluations), ("prepare",))
+        )
     policy, policy_task, data, data_task = checkpoint_of(out / SFT.name), "prepare", p.annotated, "prepare"
     for iteration in range(1, cfg.iterations + 1):
         if cfg.collects:
@@ -489,7 +493,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
                 ))
             if cfg.eval_env:
                 evaluations.register(key)
-                tasks.append(p.task(
+                eval_tasks.append(p.task(
                     f"eval_{key}",
                     lambda k=key: p.evaluate(k, lambda i: finetune_name(cfg, k, finetune_seed_of(cfg, i)), evaluations),
                     tuple(runs),
@@ -497,7 +501,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         # The next iteration collects with, and fine-tunes from, the newest RECAP policy (first training seed).
         policy_task = finetune_name(cfg, iteration_name(RECAP.name, iteration), cfg.finetune_seeds[0])
         policy = checkpoint_of(out / policy_task)
-    run_tasks(tasks, cfg.jobs)
+    run_tasks(tasks + eval_tasks, cfg.jobs)
     if not cfg.eval_env:
         logging.info("no --eval_env: evaluate on the robot with lerobot-rollout --strategy.type=episodic (examples/eval_robot.sh)")
     summary = report.write_report(

@@ -27,11 +27,18 @@ def test_pipeline_runs_every_stage_and_resumes(tmp_path):
     data = out / "data"
     report = json.loads((out / "report.json").read_text())
     round_stages = ["collect", "annotate_collect", "merge", "annotate_merged", "value", "label"]
-    assert [s["name"] for s in report["stages"]] == [
+    stages = [s["name"] for s in report["stages"]]  # in the order they finished: two ran at a time
+    assert sorted(stages) == sorted([
         "generate", "annotate", "sft", "eval_sft_seed1000", *round_stages,
         "bc", "eval_bc_seed1000", "recorded", "eval_recorded_seed1000", "rabc", "eval_rabc_seed1000",
         "recap", "eval_recap_seed1000", *[f"{name}_it2" for name in round_stages], "recap_it2", "eval_recap_it2_seed1000",
-    ]
+    ])
+    finished = {name: i for i, name in enumerate(stages)}
+    for before, after in [("generate", "annotate"), ("annotate", "sft"), ("sft", "eval_sft_seed1000"),
+                          *zip(["sft", *round_stages], round_stages), ("annotate_merged", "bc"),
+                          ("annotate_merged", "recorded"), ("label", "rabc"), ("label", "recap"),
+                          ("recap", "collect_it2"), ("label_it2", "recap_it2"), ("recap_it2", "eval_recap_it2_seed1000")]:
+        assert finished[before] < finished[after], (before, after, stages)
     assert list(report["evaluation"]) == ["sft", "bc", "recorded", "rabc", "recap", "recap_it2"]
 
     # Stage 2 trained on the demonstrations only, the only episodes of the generated data.
