@@ -456,7 +456,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
     """Run (or resume) every stage of ``cfg``, write the report and return its JSON summary.
 
     The stages form a graph: stage 2's evaluation runs beside the collection, the baselines' fine-tunes beside the
-    value model, the evaluations beside the next fine-tunes; `cfg.jobs` of them at once.
+    value model and labels, the evaluations once a slot has no training left to start; `cfg.jobs` of them at once.
     """
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
     p = Pipeline(cfg)
