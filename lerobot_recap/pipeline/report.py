@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from lerobot_recap.pipeline.plan import SFT, TrainingRun, iteration_of, training_runs, variant_of
+from lerobot_recap.pipeline.plan import RECAP, SFT, TrainingRun, iteration_of, training_runs, variant_of
 
 _TRAIN_LINE = re.compile(r"step:(?P<step>[\d.]+[KMB]?) .*?loss:(?P<loss>[-\d.e]+)")
 _SUFFIX = {"": 1, "K": 1_000, "M": 1_000_000, "B": 1_000_000_000}
@@ -181,6 +181,25 @@ def evaluation_table(evaluation: dict[str, dict[str, Any]]) -> str:
             f"{p['ci95'][0]:.2f} - {p['ci95'][1]:.2f} | {s['episodes']} |"
         )
     return "\n".join(lines)
+
+
+def recap_verdict(evaluation: dict[str, dict[str, Any]]) -> str | None:
+    """One line: the newest RECAP policy against the stage-2 policy it started from, and whether the 95% intervals
+    are apart (None without both rows)."""
+    recap_keys = [key for key in evaluation if variant_of(key) == RECAP]
+    if SFT.name not in evaluation or not recap_keys:
+        return None
+    key = max(recap_keys, key=iteration_of)
+    recap, sft = evaluation[key], evaluation[SFT.name]
+    gain = 100 * (recap["rate"] - sft["rate"])
+    if recap["ci95"][0] > sft["ci95"][1]:
+        verdict = "better than stage 2, the 95% intervals apart"
+    elif recap["ci95"][1] < sft["ci95"][0]:
+        verdict = "worse than stage 2, the 95% intervals apart"
+    else:
+        verdict = "not distinguishable from stage 2: the 95% intervals overlap"
+    return (f"RECAP after {iteration_of(key)} iteration(s): {recap['rate']:.1%} against stage 2's {sft['rate']:.1%} "
+            f"({gain:+.1f} points), {verdict}.")
 
 
 def _pyplot():
@@ -405,6 +424,8 @@ def _markdown(cfg, results, summary: dict[str, Any]) -> str:
         "",
     ]
     if summary["evaluation"]:
+        verdict = recap_verdict(summary["evaluation"])
+        lines += [f"**{verdict}**", ""] if verdict else []
         lines += [
             f"Seeds {cfg.eval_seeds}, {cfg.eval_episodes} episodes each. The fine-tunes of iteration 1 start from the "
             f"stage-2 checkpoint and train for {cfg.finetune_steps} steps on the same data (the demonstrations and "

@@ -509,6 +509,9 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
         evaluations.per_seed, rounds=p.rounds,
     )
     print(report.evaluation_table(summary["evaluation"]), flush=True)
+    verdict = report.recap_verdict(summary["evaluation"])
+    if verdict:
+        print(verdict, flush=True)
     return summary
 
 

@@ -6,7 +6,13 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lerobot_recap.pipeline.report import read_successes, success_summary, training_curve, wilson_interval
+from lerobot_recap.pipeline.report import (
+    read_successes,
+    recap_verdict,
+    success_summary,
+    training_curve,
+    wilson_interval,
+)
 
 
 @given(st.integers(min_value=1, max_value=500), st.data())
@@ -92,3 +98,18 @@ def test_label_metric_reports_the_held_out_value_figures(tmp_path):
     assert label_metric(tmp_path) == (
         "positive rate (autonomous) 0.30; value (held-out) Spearman 0.65, final-quarter AUC 0.88"
     )
+
+
+def _row(successes: int, n: int = 300) -> dict:
+    return success_summary([True] * successes + [False] * (n - successes))
+
+
+def test_verdict_names_the_newest_recap_and_whether_the_intervals_are_apart():
+    evaluation = {"sft": _row(118), "bc": _row(118), "recap": _row(121), "recap_it2": _row(180)}
+    assert recap_verdict(evaluation) == (
+        "RECAP after 2 iteration(s): 60.0% against stage 2's 39.3% (+20.7 points), better than stage 2, the 95% "
+        "intervals apart."
+    )
+    assert "intervals overlap" in recap_verdict({"sft": _row(118), "recap": _row(121)})
+    assert "worse than stage 2" in recap_verdict({"sft": _row(180), "recap": _row(60)})
+    assert recap_verdict({"recap": _row(121)}) is None and recap_verdict({"sft": _row(1), "bc": _row(2)}) is None
