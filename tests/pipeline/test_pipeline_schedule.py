@@ -37,8 +37,8 @@ def test_tasks_start_only_after_what_they_come_after():
     events, live, work = _recorder()
     tasks = [
         Task("sft", work("sft")),
-        Task("eval_sft", work("eval_sft"), ("sft",)),
-        Task("collect", work("collect"), ("sft",)),
+        Task("eval_sft", work("eval_sft", 0.3), ("sft",)),
+        Task("collect", work("collect", 0.3), ("sft",)),
         Task("bc", work("bc", 0.1), ("collect",)),
         Task("value", work("value"), ("collect",)),
         Task("recap", work("recap"), ("value",)),
