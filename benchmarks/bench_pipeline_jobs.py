@@ -21,10 +21,10 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 
 
 def timed_trainings(data: Path, out: Path, runs: int, steps: int, jobs: int) -> float:
-    from lerobot_recap.pipeline.runner import PipelineConfig, _stage_env, console_script
+    from lerobot_recap.pipeline.runner import PipelineConfig, stage_env, console_script
     from lerobot_recap.pipeline.schedule import Task, run_tasks
 
-    env = _stage_env(PipelineConfig(output_dir=out))
+    env = stage_env(PipelineConfig(output_dir=out))
 
     def train(i: int):
         command = [

@@ -290,9 +290,9 @@ def plot_iterations(evaluation: dict[str, dict[str, Any]], path: Path) -> Path |
             continue
         lines.setdefault(variant.name, []).append((0 if variant.name == SFT.name else iteration_of(key), s))
     sft = lines.get(SFT.name)
-    baselines = [name for name in lines if name not in (SFT.name, "recap")]
+    baselines = [name for name in lines if name not in (SFT.name, RECAP.name)]
     for name, points in lines.items():
-        if name == "recap" and sft:  # RECAP's line starts from the stage-2 policy it improves on
+        if name == RECAP.name and sft:  # RECAP's line starts from the stage-2 policy it improves on
             points = sft + points
         points.sort(key=lambda p: p[0])
         # Baselines exist at iteration 1 only: spread them a little so their intervals do not hide each other.

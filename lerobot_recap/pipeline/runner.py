@@ -260,7 +260,7 @@ class Pipeline:
             start = time.time()
             with log_path.open("w") as log:
                 returncode = subprocess.run(
-                    command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_stage_env(cfg)
+                    command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=stage_env(cfg)
                 ).returncode
             seconds = time.time() - start
             if returncode != 0:
@@ -444,7 +444,8 @@ def checkpoint_of(train_dir: Path) -> Path:
     return train_dir / "checkpoints" / "last" / "pretrained_model"
 
 
-def _stage_env(cfg: PipelineConfig) -> dict[str, str]:
+def stage_env(cfg: PipelineConfig) -> dict[str, str]:
+    """The environment every stage subprocess runs in (also the benchmark's, so it measures the same thing)."""
     env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "disabled")}
     if cfg.device == "cpu" and cfg.num_workers > 0:
         # Small models on a few cores: one compute thread beside the data workers beats oversubscribed threads.
@@ -476,7 +477,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
             collect = iteration_name("collect", iteration)
             tasks.append(p.task(
                 collect, lambda i=iteration, pol=policy, d=data: p.collect_round(i, pol, d),
-                tuple(dict.fromkeys((policy_task, data_task))),
+                (policy_task, data_task),
             ))
             data, data_task = p.merged_annotated(iteration), collect
         value = iteration_name("value", iteration)
@@ -489,7 +490,7 @@ def run_pipeline(cfg: PipelineConfig) -> dict:
             for run, seed in zip(runs, cfg.finetune_seeds, strict=True):
                 tasks.append(p.task(
                     run, lambda r=run, v=variant, pol=policy, d=train_data, s=seed: p.fine_tune(r, v, pol, d, s),
-                    tuple(dict.fromkeys((policy_task, train_data_task))),
+                    (policy_task, train_data_task),
                 ))
             if cfg.eval_env:
                 evaluations.register(key)

@@ -1,7 +1,7 @@
 """Running the pipeline's stages side by side: a small dependency scheduler over threads.
 
 Each task is a function that runs one or more stage subprocesses. On a 2-core machine two one-thread trainings at
-once finish about 1.3x sooner than one after the other (a tiny model cannot keep two cores busy), so independent
+once finish about 1.2-1.3x sooner than one after the other (a tiny model cannot keep two cores busy), so independent
 stages (the baselines' fine-tunes, the evaluations, the value model) share the machine.
 """
 
